@@ -1,0 +1,1 @@
+pub const SKELETON: bool = true;

@@ -1,0 +1,330 @@
+//! The on-disk reservation store, byte-compatible with upstream host-local:
+//! `<dataDir>/<network>/<ip>` holds `<container id>\r\n<ifname>`,
+//! `last_reserved_ip.<set>` the last address handed out per range set, and
+//! `lock` is the `flock` target that serialises every invocation (ours and
+//! upstream's alike).
+//!
+//! Writes are crash-safe: a reservation is written to a temporary file,
+//! fsynced, then hard-linked to its final name (which fails if the address
+//! is taken, atomically), and the directory is fsynced. A crash therefore
+//! never leaves an empty reservation; empty ones left by other
+//! implementations are reclaimed while the lock is held.
+
+use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::stat::futimens;
+use nix::sys::time::TimeSpec;
+
+use super::index::{self, Stamp};
+use super::owner::Owner;
+use super::reservations::Reservations;
+
+const TEMP_PREFIX: &str = ".reserving-";
+const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("timed out after {}s waiting for the lock on {}", .0.as_secs(), .1.display())]
+    LockTimeout(Duration, PathBuf),
+    #[error("network name {0:?} is not a single directory name")]
+    BadName(String),
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One network's store, locked for the lifetime of the value.
+pub struct Store {
+    dir: PathBuf,
+    dir_file: File,
+    _lock: Flock<File>,
+    reservations: Reservations,
+    /// Entries were added or removed: fsync the directory on commit.
+    dir_changed: bool,
+    /// The owner map differs from the index on disk.
+    index_stale: bool,
+}
+
+impl Store {
+    /// Opens and locks `<data_dir>/<network>`. With `create` false (DEL,
+    /// CHECK, GC, STATUS) a missing directory is `None` and nothing is made.
+    pub fn open(data_dir: &Path, network: &str, create: bool) -> Result<Option<Store>, StoreError> {
+        // The network name was validated by the protocol layer; this keeps
+        // the store safe for in-process callers too.
+        let mut comps = Path::new(network).components();
+        if !matches!(
+            (comps.next(), comps.next()),
+            (Some(Component::Normal(_)), None)
+        ) {
+            return Err(StoreError::BadName(network.to_string()));
+        }
+        let dir = data_dir.join(network);
+        if create {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&dir)
+                .map_err(io_err("creating", &dir))?;
+        }
+        let dir_file = match File::open(&dir) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
+            Err(e) => return Err(io_err("opening", &dir)(e)),
+        };
+        let lock_path = dir.join("lock");
+        let lock_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io_err("opening", &lock_path))?;
+        let lock = acquire(lock_file, &lock_path)?;
+        let mut store = Store {
+            dir,
+            dir_file,
+            _lock: lock,
+            reservations: Reservations::default(),
+            dir_changed: false,
+            index_stale: false,
+        };
+        store.load()?;
+        Ok(Some(store))
+    }
+
+    pub fn reservations(&self) -> &Reservations {
+        &self.reservations
+    }
+
+    /// Addresses held by the attachment: exact matches, or, when there are
+    /// none, legacy files holding the bare container ID (upstream's rule).
+    pub fn held_by(&self, id: &str, ifname: &str) -> Vec<IpAddr> {
+        let exact = self
+            .reservations
+            .with_content(&Owner::file_content(id, ifname));
+        if exact.is_empty() {
+            self.reservations.with_content(id.trim().as_bytes())
+        } else {
+            exact
+        }
+    }
+
+    fn path_of(&self, ip: IpAddr) -> PathBuf {
+        self.dir.join(ip.to_string())
+    }
+
+    /// Claims `ip` for the attachment. `Ok(false)` when the file exists
+    /// already (someone wrote it without taking the lock).
+    pub fn reserve(&mut self, ip: IpAddr, id: &str, ifname: &str) -> Result<bool, StoreError> {
+        let temp = self.dir.join(format!("{TEMP_PREFIX}{ip}"));
+        let content = Owner::file_content(id, ifname);
+        write_synced(&temp, &content)?;
+        self.dir_changed = true;
+        let linked = fs::hard_link(&temp, self.path_of(ip));
+        fs::remove_file(&temp).map_err(io_err("removing", &temp))?;
+        match linked {
+            Ok(()) => {
+                self.reservations.insert(ip, &Owner::parse(&content));
+                self.index_stale = true;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let content = fs::read(self.path_of(ip)).unwrap_or_default();
+                self.reservations.insert(ip, &Owner::parse(&content));
+                self.index_stale = true;
+                Ok(false)
+            }
+            Err(e) => Err(io_err("reserving", &self.path_of(ip))(e)),
+        }
+    }
+
+    pub fn release(&mut self, ip: IpAddr) -> Result<(), StoreError> {
+        let path = self.path_of(ip);
+        match fs::remove_file(&path) {
+            Ok(()) => self.dir_changed = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing", &path)(e)),
+        }
+        self.reservations.remove(ip);
+        self.index_stale = true;
+        Ok(())
+    }
+
+    /// The round-robin cursor of range set `set`; unreadable means none.
+    pub fn last_reserved(&self, set: usize) -> Option<IpAddr> {
+        let text = fs::read_to_string(self.dir.join(format!("last_reserved_ip.{set}"))).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Replaces the cursor atomically (temporary file and rename). It is a
+    /// hint, so it is not fsynced: a torn one just restarts the round.
+    pub fn set_last_reserved(&mut self, set: usize, ip: IpAddr) -> Result<(), StoreError> {
+        let path = self.dir.join(format!("last_reserved_ip.{set}"));
+        let temp = self.dir.join(format!(".last_reserved_ip.{set}.tmp"));
+        fs::write(&temp, ip.to_string()).map_err(io_err("writing", &temp))?;
+        fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(io_err("chmod", &temp))?;
+        fs::rename(&temp, &path).map_err(io_err("renaming", &path))?;
+        self.dir_changed = true;
+        Ok(())
+    }
+
+    /// Makes the changes durable and refreshes the index. The lock is
+    /// released when `self` drops.
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        if self.dir_changed {
+            self.dir_file
+                .sync_all()
+                .map_err(io_err("syncing", &self.dir))?;
+        }
+        if self.index_stale || self.dir_changed {
+            self.write_index()?;
+        }
+        Ok(())
+    }
+
+    fn load(&mut self) -> Result<(), StoreError> {
+        let stamp = self.stamp()?;
+        if let Ok(bytes) = fs::read(self.dir.join(index::FILE_NAME)) {
+            if let Some(reservations) = index::decode(&bytes, stamp) {
+                self.reservations = reservations;
+                return Ok(());
+            }
+        }
+        self.scan()
+    }
+
+    /// Reads every address file; clears crash leftovers on the way.
+    fn scan(&mut self) -> Result<(), StoreError> {
+        let mut found = Vec::new();
+        self.index_stale = true;
+        let entries = fs::read_dir(&self.dir).map_err(io_err("reading", &self.dir))?;
+        for entry in entries {
+            let entry = entry.map_err(io_err("reading", &self.dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = entry.path();
+            if name.starts_with(TEMP_PREFIX) {
+                // Temporary files exist only under the lock we now hold.
+                fs::remove_file(&path).map_err(io_err("removing", &path))?;
+                self.dir_changed = true;
+                continue;
+            }
+            let Ok(ip) = name.parse::<IpAddr>() else {
+                continue;
+            };
+            let content = match fs::read(&path) {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("reading", &path)(e)),
+            };
+            match Owner::parse(&content) {
+                Owner::Torn => {
+                    eprintln!(
+                        "host-local: reclaiming {ip}: its reservation file is empty (a crash cut its write)"
+                    );
+                    fs::remove_file(&path).map_err(io_err("removing", &path))?;
+                    self.dir_changed = true;
+                }
+                owner => found.push((ip, owner.content().into_boxed_slice())),
+            }
+        }
+        found.sort_unstable_by_key(|e| e.0);
+        self.reservations = Reservations::from_sorted(found).expect("file names are unique");
+        Ok(())
+    }
+
+    fn stamp(&self) -> Result<Stamp, StoreError> {
+        let m = self
+            .dir_file
+            .metadata()
+            .map_err(io_err("stat", &self.dir))?;
+        Ok(Stamp {
+            sec: m.mtime(),
+            nsec: m.mtime_nsec(),
+        })
+    }
+
+    fn write_index(&mut self) -> Result<(), StoreError> {
+        let path = self.dir.join(index::FILE_NAME);
+        // Created (a directory change) before the stamp is taken.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err("opening", &path))?;
+        let now = self.stamp()?;
+        let random_nsec = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            % 1_000_000_000;
+        let stamp = Stamp {
+            sec: now.sec - 1,
+            nsec: random_nsec as i64,
+        };
+        let bytes = index::encode(stamp, &self.reservations);
+        file.write_all(&bytes).map_err(io_err("writing", &path))?;
+        file.set_len(bytes.len() as u64)
+            .map_err(io_err("writing", &path))?;
+        let mtime = TimeSpec::new(stamp.sec, stamp.nsec);
+        futimens(&self.dir_file, &TimeSpec::UTIME_OMIT, &mtime)
+            .map_err(|e| io_err("setting mtime of", &self.dir)(e.into()))?;
+        Ok(())
+    }
+}
+
+fn write_synced(path: &Path, content: &[u8]) -> Result<(), StoreError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err("creating", path))?;
+    f.write_all(content).map_err(io_err("writing", path))?;
+    f.sync_all().map_err(io_err("syncing", path))
+}
+
+/// `flock` with a deadline, so a wedged peer turns into "try again later"
+/// instead of a hang.
+fn acquire(file: File, path: &Path) -> Result<Flock<File>, StoreError> {
+    let deadline = Instant::now() + LOCK_TIMEOUT;
+    let mut file = file;
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) | Err((f, nix::errno::Errno::EINTR)) => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::LockTimeout(LOCK_TIMEOUT, path.to_path_buf()));
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+                file = f;
+            }
+            Err((_, e)) => return Err(io_err("locking", path)(e.into())),
+        }
+    }
+}
