@@ -1,1 +1,7 @@
-pub const SKELETON: bool = true;
+//! The CNI conformance harness.
+//!
+//! Today it holds only the VERSION probe ([`version_probe`]); sandboxes, the
+//! runtime side, the check catalog and reports follow (see ARCHITECTURE.md).
+//! It never links the reference plugins: it judges any plugin by running it.
+
+pub mod version_probe;

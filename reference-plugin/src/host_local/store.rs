@@ -27,7 +27,17 @@ use super::owner::Owner;
 use super::reservations::Reservations;
 
 const TEMP_PREFIX: &str = ".reserving-";
+/// How long to wait for the store lock before answering "try again later"
+/// (code 11); `CNI_REFERENCE_LOCK_TIMEOUT_MS` overrides it.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn lock_timeout() -> Duration {
+    std::env::var("CNI_REFERENCE_LOCK_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(LOCK_TIMEOUT)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,7 +48,7 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-    #[error("timed out after {}s waiting for the lock on {}", .0.as_secs(), .1.display())]
+    #[error("timed out after {} ms waiting for the lock on {}", .0.as_millis(), .1.display())]
     LockTimeout(Duration, PathBuf),
     #[error("network name {0:?} is not a single directory name")]
     BadName(String),
@@ -310,7 +320,8 @@ fn write_synced(path: &Path, content: &[u8]) -> Result<(), StoreError> {
 /// `flock` with a deadline, so a wedged peer turns into "try again later"
 /// instead of a hang.
 fn acquire(file: File, path: &Path) -> Result<Flock<File>, StoreError> {
-    let deadline = Instant::now() + LOCK_TIMEOUT;
+    let timeout = lock_timeout();
+    let deadline = Instant::now() + timeout;
     let mut file = file;
     let mut backoff = Duration::from_millis(1);
     loop {
@@ -318,7 +329,7 @@ fn acquire(file: File, path: &Path) -> Result<Flock<File>, StoreError> {
             Ok(lock) => return Ok(lock),
             Err((f, nix::errno::Errno::EWOULDBLOCK)) | Err((f, nix::errno::Errno::EINTR)) => {
                 if Instant::now() >= deadline {
-                    return Err(StoreError::LockTimeout(LOCK_TIMEOUT, path.to_path_buf()));
+                    return Err(StoreError::LockTimeout(timeout, path.to_path_buf()));
                 }
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_millis(50));
