@@ -208,7 +208,12 @@ impl Store {
                 .map_err(io_err("syncing", &self.dir))?;
         }
         if self.index_stale || self.dir_changed {
-            self.write_index()?;
+            // The index is only a cache: failing to refresh it (say, no
+            // right to set the directory's mtime) costs a rescan later,
+            // never the operation itself.
+            if let Err(e) = self.write_index() {
+                eprintln!("host-local: index not refreshed, the next call rescans: {e}");
+            }
         }
         Ok(())
     }

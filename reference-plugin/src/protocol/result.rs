@@ -224,12 +224,7 @@ impl CniResult {
                         .map_err(|_| bad(&format!("{key}.gateway")))?,
                     interface: None,
                 });
-                for r in ipo
-                    .get("routes")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
+                for r in items(ipo, "routes") {
                     result
                         .routes
                         .push(parse_route(r).ok_or_else(|| bad(&format!("{key}.routes")))?);
@@ -237,12 +232,7 @@ impl CniResult {
             }
             return Ok(result);
         }
-        for i in obj
-            .get("interfaces")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for i in items(value, "interfaces") {
             let s = |k: &str| i.get(k).and_then(Value::as_str).map(str::to_string);
             result.interfaces.push(Interface {
                 name: s("name").ok_or_else(|| bad("interfaces[].name"))?,
@@ -254,8 +244,8 @@ impl CniResult {
             });
         }
         // The 0.3.0 text named the list `ip`; every implementation wrote `ips`.
-        let ips = obj.get("ips").or_else(|| obj.get("ip"));
-        for ip in ips.and_then(Value::as_array).into_iter().flatten() {
+        let ips_key = if obj.contains_key("ips") { "ips" } else { "ip" };
+        for ip in items(value, ips_key) {
             result.ips.push(IpConfig {
                 address: parse_cidr(ip.get("address")).ok_or_else(|| bad("ips[].address"))?,
                 gateway: parse_opt_ip(ip.get("gateway")).map_err(|_| bad("ips[].gateway"))?,
@@ -265,18 +255,18 @@ impl CniResult {
                     .map(|i| i as usize),
             });
         }
-        for r in obj
-            .get("routes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for r in items(value, "routes") {
             result
                 .routes
                 .push(parse_route(r).ok_or_else(|| bad("routes[]"))?);
         }
         Ok(result)
     }
+}
+
+/// The elements of the list under `key`; none when absent or not a list.
+fn items<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key).and_then(Value::as_array).into_iter().flatten()
 }
 
 fn put_opt(o: &mut Map<String, Value>, key: &str, v: Option<Value>) {
