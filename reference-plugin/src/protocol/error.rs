@@ -34,6 +34,8 @@ pub mod code {
     pub const CHECK_MISMATCH: u32 = 112;
     /// The result cannot be written in the requested version.
     pub const UNREPRESENTABLE_RESULT: u32 = 113;
+    /// ADD found `CNI_IFNAME` already present in the container.
+    pub const INTERFACE_EXISTS: u32 = 114;
 }
 
 /// A CNI error as printed on stdout.

@@ -44,6 +44,7 @@ pub struct Call<'a> {
     env: Vec<(String, String)>,
     stdin: Stdin,
     netns: Option<&'a Netns>,
+    var_lib: Option<PathBuf>,
 }
 
 enum Stdin {
@@ -104,6 +105,7 @@ pub fn call<'a>(bin: impl AsRef<Path>, command: &str, conf: &Value) -> Call<'a> 
         ],
         stdin: Stdin::Bytes(serde_json::to_vec(conf).unwrap()),
         netns: None,
+        var_lib: None,
     }
 }
 
@@ -140,11 +142,22 @@ impl<'a> Call<'a> {
         self
     }
 
+    /// Runs the plugin (and whatever it executes) in a private mount
+    /// namespace where `dir` stands in for `/var/lib`, so plugins writing to
+    /// their default state paths (`/var/lib/cni/...`) touch only `dir`.
+    pub fn var_lib(mut self, dir: &Path) -> Self {
+        self.var_lib = Some(dir.to_path_buf());
+        self
+    }
+
     pub fn run(self) -> Outcome {
         let mut cmd = match self.netns {
             Some(ns) => ns.command(&self.bin),
             None => Command::new(&self.bin),
         };
+        if let Some(dir) = &self.var_lib {
+            private_var_lib(&mut cmd, dir);
+        }
         cmd.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .envs(self.env.iter().cloned());
@@ -172,6 +185,59 @@ impl<'a> Call<'a> {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+}
+
+fn private_var_lib(cmd: &mut Command, dir: &Path) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let source = CString::new(dir.as_os_str().as_bytes()).unwrap();
+    let (root, target) = (c"/", c"/var/lib");
+    // SAFETY: only raw syscalls on strings made before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let check = |rc: libc::c_int| {
+                if rc == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            };
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                source.as_ptr(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))
+        });
+    }
+}
+
+/// A process parked in a namespace, so `/proc/<pid>/ns/net` names it (the
+/// way runtimes often pass `CNI_NETNS`). Killed on drop.
+pub struct Holder {
+    child: std::process::Child,
+}
+
+impl Holder {
+    pub fn netns_path(&self) -> String {
+        format!("/proc/{}/ns/net", self.child.id())
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -233,6 +299,45 @@ impl Netns {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A process living in this namespace until dropped.
+    pub fn holder(&self) -> Holder {
+        let child = self
+            .command("sleep")
+            .arg("infinity")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start a process in the namespace");
+        // setns happened before exec, so the path is right from the start.
+        Holder { child }
+    }
+
+    /// Runs a program inside the namespace; its success and output.
+    pub fn exec(&self, program: &str, args: &[&str]) -> (bool, String) {
+        let out = self
+            .command(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {program}: {e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// Links, addresses and routes, as text: equal snapshots mean nothing
+    /// changed.
+    pub fn snapshot(&self) -> String {
+        [
+            self.ip(&["-o", "link", "show"]),
+            self.ip(&["-o", "addr", "show"]),
+            self.ip(&["route", "show", "table", "all"]),
+            self.ip(&["-6", "route", "show", "table", "all"]),
+        ]
+        .join("\n")
     }
 
     /// `ip -j ARGS`, parsed.
