@@ -33,63 +33,91 @@ pub fn find(name: &str, path: &[PathBuf]) -> Result<PathBuf, CniError> {
         })
 }
 
-/// Runs the delegate; its stdout on success, its error object on failure.
-/// Its stderr goes straight to ours.
-pub fn run(plugin: &Path, command: Command, stdin: &[u8]) -> Result<Vec<u8>, CniError> {
-    let name = plugin.display();
-    let failed = |why: String| {
-        CniError::new(
-            code::DELEGATE_FAILURE,
-            format!("delegated plugin {name}: {why}"),
-        )
-    };
+/// A delegate started and not yet waited for, so the caller can work in
+/// the meantime.
+pub struct Running {
+    child: std::process::Child,
+    plugin: PathBuf,
+}
+
+fn failure(plugin: &Path, why: String) -> CniError {
+    CniError::new(
+        code::DELEGATE_FAILURE,
+        format!("delegated plugin {}: {why}", plugin.display()),
+    )
+}
+
+/// Starts the delegate with this invocation's environment (only
+/// `CNI_COMMAND` changed) and `stdin`. Its stderr goes straight to ours.
+pub fn start(plugin: &Path, command: Command, stdin: &[u8]) -> Result<Running, CniError> {
     let mut child = Process::new(plugin)
         .env("CNI_COMMAND", command.as_str())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| failed(format!("cannot run: {e}")))?;
+        .map_err(|e| failure(plugin, format!("cannot run: {e}")))?;
     // A delegate that exits without reading stdin is judged by its answer.
     let _ = child.stdin.take().expect("piped").write_all(stdin);
-    let out = child
-        .wait_with_output()
-        .map_err(|e| failed(e.to_string()))?;
-    if out.status.success() {
-        return Ok(out.stdout);
-    }
-    // Pass its error through, code included (spec: return the delegate's error).
-    match serde_json::from_slice::<Value>(&out.stdout) {
-        Ok(v) if v["code"].is_u64() => {
-            let mut e = CniError::new(
-                v["code"].as_u64().unwrap() as u32,
-                v["msg"].as_str().unwrap_or_default(),
-            );
-            e.details = v["details"].as_str().map(str::to_string);
-            Err(e)
+    Ok(Running {
+        child,
+        plugin: plugin.to_path_buf(),
+    })
+}
+
+impl Running {
+    /// Its stdout on success; its error object, code kept, on failure.
+    pub fn finish(self) -> Result<Vec<u8>, CniError> {
+        let plugin = self.plugin;
+        let out = self
+            .child
+            .wait_with_output()
+            .map_err(|e| failure(&plugin, e.to_string()))?;
+        if out.status.success() {
+            return Ok(out.stdout);
         }
-        _ => Err(failed(format!(
-            "failed ({}) without an error object: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout).trim()
-        ))),
+        // Pass its error through, code included (spec: return the delegate's error).
+        match serde_json::from_slice::<Value>(&out.stdout) {
+            Ok(v) if v["code"].is_u64() => {
+                let mut e = CniError::new(
+                    v["code"].as_u64().unwrap() as u32,
+                    v["msg"].as_str().unwrap_or_default(),
+                );
+                e.details = v["details"].as_str().map(str::to_string);
+                Err(e)
+            }
+            _ => Err(failure(
+                &plugin,
+                format!(
+                    "failed ({}) without an error object: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout).trim()
+                ),
+            )),
+        }
+    }
+
+    /// Finishes an ADD: its answer read as a result.
+    pub fn finish_add(self, version: Version) -> Result<CniResult, CniError> {
+        let plugin = self.plugin.clone();
+        let out = self.finish()?;
+        let bad = |why: String| {
+            CniError::new(
+                code::DELEGATE_FAILURE,
+                format!("IPAM plugin {}: {why}", plugin.display()),
+            )
+        };
+        let v: Value = serde_json::from_slice(&out)
+            .map_err(|e| bad(format!("its result is not JSON: {e}")))?;
+        let answered = v["cniVersion"]
+            .as_str()
+            .and_then(Version::parse)
+            .unwrap_or(version);
+        CniResult::decode(&v, answered).map_err(|e| bad(e.msg))
     }
 }
 
-/// ADD through the delegate, its answer read as a result.
-pub fn add(plugin: &Path, stdin: &[u8], version: Version) -> Result<CniResult, CniError> {
-    let out = run(plugin, Command::Add, stdin)?;
-    let bad = |why: String| {
-        CniError::new(
-            code::DELEGATE_FAILURE,
-            format!("IPAM plugin {}: {why}", plugin.display()),
-        )
-    };
-    let v: Value =
-        serde_json::from_slice(&out).map_err(|e| bad(format!("its result is not JSON: {e}")))?;
-    let answered = v["cniVersion"]
-        .as_str()
-        .and_then(Version::parse)
-        .unwrap_or(version);
-    CniResult::decode(&v, answered).map_err(|e| bad(e.msg))
+/// Runs the delegate to completion.
+pub fn run(plugin: &Path, command: Command, stdin: &[u8]) -> Result<Vec<u8>, CniError> {
+    start(plugin, command, stdin)?.finish()
 }

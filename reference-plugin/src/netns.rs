@@ -1,8 +1,10 @@
 //! Network namespaces named by `CNI_NETNS`.
 //!
-//! `setns` moves only the calling thread, so namespace work runs on a
-//! short-lived thread of its own ([`Netns::run`]) and the main thread, which
-//! executes delegated plugins, never leaves the runtime's namespace.
+//! `setns` moves only the calling thread. The plugins are single-threaded
+//! and synchronous: namespace work ([`Netns::run`]) enters, does one short
+//! thing (open a netlink socket, which stays bound to the namespace; write
+//! sysctls) and comes straight back, so delegated plugins are always
+//! executed from the runtime's namespace.
 
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -83,19 +85,22 @@ impl Netns {
         (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino())
     }
 
-    /// Runs `f` on a thread inside the namespace.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                setns(self.fd(), CloneFlags::CLONE_NEWNET).map_err(|source| NetnsError::Enter {
-                    path: self.path.clone(),
-                    source,
-                })?;
-                Ok(f())
-            })
-            .join()
-            .expect("namespace thread panicked")
-        })
+    /// Runs `f` inside the namespace, on the calling thread, and returns to
+    /// the thread's own namespace afterwards (aborting the process if that
+    /// is impossible: nothing may run in the wrong namespace). Cheaper than a
+    /// thread; used only for short, synchronous work such as opening a
+    /// netlink socket or writing sysctls.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> Result<T, NetnsError> {
+        let home = File::open("/proc/thread-self/ns/net").map_err(|source| NetnsError::Open {
+            path: "/proc/thread-self/ns/net".into(),
+            source,
+        })?;
+        setns(self.fd(), CloneFlags::CLONE_NEWNET).map_err(|source| NetnsError::Enter {
+            path: self.path.clone(),
+            source,
+        })?;
+        let _back = Return(home);
+        Ok(f())
     }
 
     /// A netlink socket bound to this namespace, usable from any thread.
@@ -105,6 +110,18 @@ impl Netns {
                 path: self.path.clone(),
                 source,
             })
+    }
+}
+
+/// Takes the thread back to its namespace when dropped, also on unwind.
+struct Return(File);
+
+impl Drop for Return {
+    fn drop(&mut self) {
+        if let Err(e) = setns(self.0.as_fd(), CloneFlags::CLONE_NEWNET) {
+            eprintln!("cannot return to the plugin's own network namespace: {e}");
+            std::process::abort();
+        }
     }
 }
 

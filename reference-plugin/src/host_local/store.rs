@@ -4,9 +4,10 @@
 //! `lock` is the `flock` target that serialises every invocation (ours and
 //! upstream's alike).
 //!
-//! Writes are crash-safe: a reservation is written to a temporary file,
-//! fsynced, then hard-linked to its final name (which fails if the address
-//! is taken, atomically), and the directory is fsynced. A crash therefore
+//! Writes are crash-safe: a reservation is written to a nameless
+//! (`O_TMPFILE`) or temporary file, fsynced, then hard-linked to its final
+//! name (which fails if the address is taken, atomically), and the directory
+//! is fsynced. A crash therefore
 //! never leaves an empty reservation; empty ones left by other
 //! implementations are reclaimed while the lock is held.
 
@@ -14,13 +15,15 @@ use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::net::IpAddr;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{AT_FDCWD, AtFlags, Flock, FlockArg};
 use nix::sys::stat::futimens;
 use nix::sys::time::TimeSpec;
+use nix::unistd::linkat;
 
 use super::index::{self, Stamp};
 use super::owner::Owner;
@@ -145,27 +148,73 @@ impl Store {
 
     /// Claims `ip` for the attachment. `Ok(false)` when the file exists
     /// already (someone wrote it without taking the lock).
+    ///
+    /// The content is written and fsynced before the file gets its name, and
+    /// naming is `link(2)`, which fails rather than replace: the address
+    /// file appears whole or not at all.
     pub fn reserve(&mut self, ip: IpAddr, id: &str, ifname: &str) -> Result<bool, StoreError> {
-        let temp = self.dir.join(format!("{TEMP_PREFIX}{ip}"));
         let content = Owner::file_content(id, ifname);
-        write_synced(&temp, &content)?;
+        let target = self.path_of(ip);
         self.dir_changed = true;
-        let linked = fs::hard_link(&temp, self.path_of(ip));
-        fs::remove_file(&temp).map_err(io_err("removing", &temp))?;
-        match linked {
-            Ok(()) => {
-                self.reservations.insert(ip, &Owner::parse(&content));
-                self.index_stale = true;
-                Ok(true)
+        let linked = match self.unnamed_file(&content)? {
+            Some(file) => {
+                let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+                linkat(
+                    AT_FDCWD,
+                    fd_path.as_str(),
+                    AT_FDCWD,
+                    &target,
+                    AtFlags::AT_SYMLINK_FOLLOW,
+                )
+                .map_err(io::Error::from)
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let content = fs::read(self.path_of(ip)).unwrap_or_default();
-                self.reservations.insert(ip, &Owner::parse(&content));
-                self.index_stale = true;
-                Ok(false)
+            None => {
+                let temp = self.dir.join(format!("{TEMP_PREFIX}{ip}"));
+                write_synced(&temp, &content)?;
+                let linked = fs::hard_link(&temp, &target);
+                fs::remove_file(&temp).map_err(io_err("removing", &temp))?;
+                linked
             }
-            Err(e) => Err(io_err("reserving", &self.path_of(ip))(e)),
-        }
+        };
+        let taken = match linked {
+            Ok(()) => false,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => true,
+            Err(e) => return Err(io_err("reserving", &target)(e)),
+        };
+        let content = if taken {
+            fs::read(&target).unwrap_or_default()
+        } else {
+            content
+        };
+        self.reservations.insert(ip, &Owner::parse(&content));
+        self.index_stale = true;
+        Ok(!taken)
+    }
+
+    /// A nameless file in the store holding `content`, fsynced
+    /// (`O_TMPFILE`); `None` where the filesystem has no such thing.
+    fn unnamed_file(&self, content: &[u8]) -> Result<Option<File>, StoreError> {
+        let opened = OpenOptions::new()
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE)
+            .open(&self.dir);
+        let mut file = match opened {
+            Ok(f) => f,
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(io_err("creating a file in", &self.dir)(e)),
+        };
+        file.write_all(content)
+            .map_err(io_err("writing in", &self.dir))?;
+        file.sync_all().map_err(io_err("syncing in", &self.dir))?;
+        Ok(Some(file))
     }
 
     pub fn release(&mut self, ip: IpAddr) -> Result<(), StoreError> {
@@ -186,16 +235,23 @@ impl Store {
         text.trim().parse().ok()
     }
 
-    /// Replaces the cursor atomically (temporary file and rename). It is a
-    /// hint, so it is not fsynced: a torn one just restarts the round.
+    /// Rewrites the cursor in place. It is a hint, not state: a torn one
+    /// reads as garbage and the round simply restarts, so it needs neither a
+    /// temporary file nor fsync (each cost about 0.2 ms per ADD).
     pub fn set_last_reserved(&mut self, set: usize, ip: IpAddr) -> Result<(), StoreError> {
         let path = self.dir.join(format!("last_reserved_ip.{set}"));
-        let temp = self.dir.join(format!(".last_reserved_ip.{set}.tmp"));
-        fs::write(&temp, ip.to_string()).map_err(io_err("writing", &temp))?;
-        fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .map_err(io_err("chmod", &temp))?;
-        fs::rename(&temp, &path).map_err(io_err("renaming", &path))?;
-        self.dir_changed = true;
+        let text = ip.to_string();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err("opening", &path))?;
+        file.write_all(text.as_bytes())
+            .map_err(io_err("writing", &path))?;
+        file.set_len(text.len() as u64)
+            .map_err(io_err("writing", &path))?;
         Ok(())
     }
 

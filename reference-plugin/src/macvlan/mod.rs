@@ -127,23 +127,34 @@ impl Plugin for Macvlan {
                 )));
             }
         }
-        let temp = create_link(master_sock, &conf, &master, &netns)?;
+        // IPAM runs while the link is made: the two are independent, and
+        // the delegate's process start and fsyncs are most of ADD's time.
         let mut undo = Undo {
             link: None,
             ipam: None,
         };
-        let outcome = link::by_name(&mut ctr, &temp)
-            .map_err(kernel)?
-            .ok_or_else(|| {
-                CniError::new(
-                    code::KERNEL_FAILURE,
-                    format!("the new link {temp} vanished"),
-                )
-            })
-            .and_then(|l| {
-                undo.link = Some(l.index);
-                configure(req, &conf, &netns, &mut ctr, l.index, ipam, &mut undo)
-            });
+        let running = match &ipam {
+            Some(plugin) => {
+                undo.ipam = Some((plugin.clone(), &req.conf.raw));
+                Some(delegate::start(plugin, Command::Add, &req.conf.raw)?)
+            }
+            None => None,
+        };
+        let made = create_link(master_sock, &conf, &master, &netns).and_then(|temp| {
+            let l = link::by_name(&mut ctr, &temp)
+                .map_err(kernel)?
+                .ok_or_else(|| {
+                    CniError::new(
+                        code::KERNEL_FAILURE,
+                        format!("the new link {temp} vanished"),
+                    )
+                })?;
+            undo.link = Some(l.index);
+            link::rename(&mut ctr, l.index, ifname).map_err(kernel)?;
+            Ok(l)
+        });
+        let ipam_result = running.map(|r| r.finish_add(version)).transpose();
+        let outcome = made.and_then(|l| configure(req, &conf, &netns, &mut ctr, &l, ipam_result?));
         if outcome.is_err() {
             rollback(&mut ctr, undo);
         }
@@ -267,30 +278,27 @@ fn create_link(
     ))
 }
 
-/// Everything after the link exists; each step is undone by `rollback`.
-fn configure<'a>(
-    req: &'a Request,
+/// Everything after the link exists and IPAM answered; `rollback` undoes
+/// it all.
+fn configure(
+    req: &Request,
     conf: &MacvlanConfig,
     netns: &Netns,
     ctr: &mut Socket,
-    index: u32,
-    ipam: Option<PathBuf>,
-    undo: &mut Undo<'a>,
+    link: &Link,
+    ipam: Option<CniResult>,
 ) -> Result<CniResult, CniError> {
+    // Renaming and configuring change neither the MAC nor the MTU.
+    let index = link.index;
     let ifname = req.env.ifname();
-    link::rename(ctr, index, ifname).map_err(kernel)?;
     let mut result = match ipam {
-        Some(plugin) => {
-            undo.ipam = Some((plugin.clone(), &req.conf.raw));
-            let r = delegate::add(&plugin, &req.conf.raw, req.conf.version)?;
-            if r.ips.is_empty() {
-                return Err(CniError::new(
-                    code::DELEGATE_FAILURE,
-                    "the IPAM plugin returned no IP address",
-                ));
-            }
-            r
+        Some(r) if r.ips.is_empty() => {
+            return Err(CniError::new(
+                code::DELEGATE_FAILURE,
+                "the IPAM plugin returned no IP address",
+            ));
         }
+        Some(r) => r,
         None => CniResult::default(),
     };
     if !result.ips.is_empty() {
@@ -338,9 +346,6 @@ fn configure<'a>(
             )
         })?;
     }
-    let link = link::by_index(ctr, index)
-        .map_err(kernel)?
-        .ok_or_else(|| CniError::new(code::KERNEL_FAILURE, format!("{ifname} vanished")))?;
     result.interfaces = vec![Interface {
         name: ifname.to_string(),
         mac: link.mac.as_ref().map(format_mac),
