@@ -4,4 +4,8 @@
 //! runtime side, the check catalog and reports follow (see ARCHITECTURE.md).
 //! It never links the reference plugins: it judges any plugin by running it.
 
+pub mod runtime;
+pub mod sandbox;
+pub mod spy;
+pub mod userns;
 pub mod version_probe;

@@ -1,0 +1,197 @@
+//! Running one plugin as a runtime does: environment, stdin, a deadline,
+//! and everything it answered.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("plugin {name:?} not found in CNI_PATH {path:?}")]
+    NotFound { name: String, path: Vec<PathBuf> },
+    #[error("plugin name {0:?} may not contain '/'")]
+    BadName(String),
+    #[error("cannot start {plugin}: {source}")]
+    Spawn {
+        plugin: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// libcni's lookup: the first regular file named `name` in the folders.
+pub fn find_plugin(name: &str, path: &[PathBuf]) -> Result<PathBuf, ExecError> {
+    if name.contains('/') || name.is_empty() {
+        return Err(ExecError::BadName(name.into()));
+    }
+    path.iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| ExecError::NotFound {
+            name: name.into(),
+            path: path.to_vec(),
+        })
+}
+
+/// How a plugin process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// Killed by the harness at the deadline.
+    TimedOut,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit status {c}"),
+            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+            Exit::TimedOut => f.write_str("timed out (killed by the harness)"),
+        }
+    }
+}
+
+/// Everything one invocation produced; the raw bytes are kept for reports.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub exit: Exit,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub duration: Duration,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.exit == Exit::Code(0)
+    }
+
+    /// Stdout as one JSON document, if it is one.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.stdout).ok()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Runs `cmd` (already placed in its namespaces, in its own process group)
+/// with `env` only, feeding `stdin` and closing it. At `timeout` the whole
+/// process group is killed.
+pub fn run(
+    mut cmd: Command,
+    plugin: &Path,
+    env: &[(String, String)],
+    stdin: &[u8],
+    timeout: Duration,
+) -> Result<Outcome, ExecError> {
+    cmd.env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
+        plugin: plugin.display().to_string(),
+        source,
+    })?;
+    let pid = child.id() as i32;
+    let mut input = child.stdin.take().expect("piped");
+    let bytes = stdin.to_vec();
+    // On threads, so a plugin that never reads stdin or floods stdout
+    // cannot deadlock the harness.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&bytes);
+    });
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let (status, timed_out) = match rx.recv_timeout(timeout) {
+        Ok(s) => (s, false),
+        Err(_) => {
+            // The plugin leads its process group: kill it and its children.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::SIGKILL,
+            );
+            (rx.recv().expect("the waiter always answers"), true)
+        }
+    };
+    let duration = start.elapsed();
+    if !timed_out {
+        // Children it left behind in its group would hold our pipes open.
+        let _ =
+            nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    }
+    let _ = writer.join();
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let exit = if timed_out {
+        Exit::TimedOut
+    } else {
+        exit_of(status.map_err(|source| ExecError::Spawn {
+            plugin: plugin.display().to_string(),
+            source,
+        })?)
+    };
+    Ok(Outcome {
+        exit,
+        stdout,
+        stderr,
+        duration,
+    })
+}
+
+fn exit_of(status: ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => Exit::Code(c),
+        (None, Some(s)) => Exit::Signal(s),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// A CNI error object as a runtime reads it (code and msg required).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorObject {
+    pub cni_version: Option<String>,
+    pub code: u64,
+    pub msg: String,
+    pub details: Option<String>,
+}
+
+impl ErrorObject {
+    pub fn parse(v: &Value) -> Option<ErrorObject> {
+        Some(ErrorObject {
+            cni_version: v
+                .get("cniVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            code: v.get("code")?.as_u64()?,
+            msg: v.get("msg")?.as_str()?.to_string(),
+            details: v.get("details").and_then(Value::as_str).map(str::to_string),
+        })
+    }
+}

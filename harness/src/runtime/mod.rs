@@ -1,0 +1,295 @@
+//! The runtime side of CNI (what libcni does), in Rust: find plugins, run
+//! them with a runtime's environment, chain them through a network
+//! configuration list, cache results.
+
+pub mod config;
+pub mod exec;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use config::{Attachment, NetworkConfig};
+pub use exec::{ErrorObject, Exit, Outcome};
+
+use crate::sandbox::Sandbox;
+
+/// One plugin invocation within a verb: what was sent and what came back.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub plugin: String,
+    pub verb: String,
+    pub env: Vec<(String, String)>,
+    pub request: Value,
+    pub outcome: Outcome,
+}
+
+/// A verb run over a whole network configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ChainRun {
+    pub steps: Vec<Step>,
+    /// ADD: the final result, when every plugin succeeded.
+    pub result: Option<Value>,
+}
+
+impl ChainRun {
+    /// The step that failed, if one did (the chain stops there, except GC).
+    pub fn failure(&self) -> Option<&Step> {
+        self.steps.iter().find(|s| !s.outcome.success())
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.failure().is_none()
+    }
+}
+
+/// A runtime bound to one sandbox.
+pub struct Runtime<'a> {
+    sandbox: &'a Sandbox,
+    pub cni_path: Vec<PathBuf>,
+    pub timeout: Duration,
+    /// Extra environment for every plugin (e.g. the spy's log path).
+    pub extra_env: Vec<(String, String)>,
+    /// Final ADD results by (network, container ID, ifname), as libcni's
+    /// cache keeps them for CHECK and DEL.
+    cache: HashMap<(String, String, String), Value>,
+}
+
+impl<'a> Runtime<'a> {
+    pub fn new(sandbox: &'a Sandbox, cni_path: Vec<PathBuf>, timeout: Duration) -> Runtime<'a> {
+        Runtime {
+            sandbox,
+            cni_path,
+            timeout,
+            extra_env: Vec::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The environment libcni gives a plugin: every `CNI_*` variable, empty
+    /// when unused, plus PATH.
+    fn env(&self, verb: &str, att: Option<&Attachment>) -> Vec<(String, String)> {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+        let cni_path = std::env::join_paths(&self.cni_path)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (id, netns, ifname, args) = match att {
+            Some(a) => (
+                a.container_id.clone(),
+                a.netns.clone(),
+                a.ifname.clone(),
+                a.args
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            ),
+            None => Default::default(),
+        };
+        let mut env = vec![
+            ("PATH".to_string(), path),
+            ("CNI_COMMAND".into(), verb.into()),
+            ("CNI_CONTAINERID".into(), id),
+            ("CNI_NETNS".into(), netns),
+            ("CNI_IFNAME".into(), ifname),
+            ("CNI_ARGS".into(), args),
+            ("CNI_PATH".into(), cni_path),
+        ];
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    /// Runs one plugin by type with an explicit request and environment.
+    pub fn invoke(
+        &self,
+        plugin: &str,
+        verb: &str,
+        request: Value,
+        env: Vec<(String, String)>,
+    ) -> Result<Step, exec::ExecError> {
+        let path = exec::find_plugin(plugin, &self.cni_path)?;
+        let stdin = serde_json::to_vec(&request).expect("values serialise");
+        let outcome = exec::run(
+            self.sandbox.plugin_command(&path),
+            &path,
+            &env,
+            &stdin,
+            self.timeout,
+        )?;
+        Ok(Step {
+            plugin: plugin.into(),
+            verb: verb.into(),
+            env,
+            request,
+            outcome,
+        })
+    }
+
+    /// Runs one plugin with the environment a runtime builds for `att`.
+    pub fn call(
+        &self,
+        plugin: &str,
+        verb: &str,
+        request: Value,
+        att: Option<&Attachment>,
+    ) -> Result<Step, exec::ExecError> {
+        self.invoke(plugin, verb, request, self.env(verb, att))
+    }
+
+    fn key(net: &NetworkConfig, att: &Attachment) -> (String, String, String) {
+        (
+            net.name.clone(),
+            att.container_id.clone(),
+            att.ifname.clone(),
+        )
+    }
+
+    pub fn cached_result(&self, net: &NetworkConfig, att: &Attachment) -> Option<&Value> {
+        self.cache.get(&Self::key(net, att))
+    }
+
+    /// ADD through the list in order, each plugin's result the next one's
+    /// `prevResult`; stops at the first failure. The caller must still DEL
+    /// after a failed ADD, as the spec demands.
+    pub fn add(
+        &mut self,
+        net: &NetworkConfig,
+        att: &Attachment,
+    ) -> Result<ChainRun, exec::ExecError> {
+        let mut run = ChainRun::default();
+        let mut prev: Option<Value> = None;
+        for i in 0..net.plugins.len() {
+            let step = self.call(
+                net.plugin_type(i),
+                "ADD",
+                net.request(i, Some(att), prev.as_ref()),
+                Some(att),
+            )?;
+            let ok = step.outcome.success();
+            prev = step.outcome.json();
+            run.steps.push(step);
+            if !ok {
+                return Ok(run);
+            }
+        }
+        if let Some(result) = prev {
+            self.cache.insert(Self::key(net, att), result.clone());
+            run.result = Some(result);
+        }
+        Ok(run)
+    }
+
+    /// CHECK through the list in order with the cached result; nothing
+    /// below 0.4.0 or when the list disables CHECK.
+    pub fn check(
+        &mut self,
+        net: &NetworkConfig,
+        att: &Attachment,
+    ) -> Result<ChainRun, exec::ExecError> {
+        let mut run = ChainRun::default();
+        if !net.version_at_least("0.4.0") || net.disable_check {
+            return Ok(run);
+        }
+        let prev = self.cached_result(net, att).cloned();
+        for i in 0..net.plugins.len() {
+            let step = self.call(
+                net.plugin_type(i),
+                "CHECK",
+                net.request(i, Some(att), prev.as_ref()),
+                Some(att),
+            )?;
+            let ok = step.outcome.success();
+            run.steps.push(step);
+            if !ok {
+                break;
+            }
+        }
+        Ok(run)
+    }
+
+    /// DEL through the list in reverse, with the cached result as
+    /// `prevResult` from 0.4.0 on; the cache entry goes on success.
+    pub fn del(
+        &mut self,
+        net: &NetworkConfig,
+        att: &Attachment,
+    ) -> Result<ChainRun, exec::ExecError> {
+        let mut run = ChainRun::default();
+        let prev = if net.version_at_least("0.4.0") {
+            self.cached_result(net, att).cloned()
+        } else {
+            None
+        };
+        for i in (0..net.plugins.len()).rev() {
+            let step = self.call(
+                net.plugin_type(i),
+                "DEL",
+                net.request(i, Some(att), prev.as_ref()),
+                Some(att),
+            )?;
+            let ok = step.outcome.success();
+            run.steps.push(step);
+            if !ok {
+                return Ok(run);
+            }
+        }
+        self.cache.remove(&Self::key(net, att));
+        Ok(run)
+    }
+
+    /// STATUS through the list (1.1.0+), stopping at the first error.
+    pub fn status(&mut self, net: &NetworkConfig) -> Result<ChainRun, exec::ExecError> {
+        let mut run = ChainRun::default();
+        for i in 0..net.plugins.len() {
+            let step = self.call(
+                net.plugin_type(i),
+                "STATUS",
+                net.network_request(i, None),
+                None,
+            )?;
+            let ok = step.outcome.success();
+            run.steps.push(step);
+            if !ok {
+                break;
+            }
+        }
+        Ok(run)
+    }
+
+    /// GC through the list (1.1.0+): every plugin, even after errors.
+    pub fn gc(
+        &mut self,
+        net: &NetworkConfig,
+        valid: &[(String, String)],
+    ) -> Result<ChainRun, exec::ExecError> {
+        let mut run = ChainRun::default();
+        for i in 0..net.plugins.len() {
+            run.steps.push(self.call(
+                net.plugin_type(i),
+                "GC",
+                net.network_request(i, Some(valid)),
+                None,
+            )?);
+        }
+        Ok(run)
+    }
+
+    /// VERSION of one plugin, asked as libcni asks.
+    pub fn version(&self, plugin: &str, cni_version: &str) -> Result<Step, exec::ExecError> {
+        let mut env = self.env("VERSION", None);
+        // libcni sets these to "dummy" for plugins built on an old skel.
+        for (k, v) in env.iter_mut() {
+            if matches!(k.as_str(), "CNI_NETNS" | "CNI_IFNAME" | "CNI_PATH") {
+                *v = "dummy".into();
+            }
+        }
+        self.invoke(
+            plugin,
+            "VERSION",
+            serde_json::json!({"cniVersion": cni_version}),
+            env,
+        )
+    }
+}

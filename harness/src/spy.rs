@@ -1,0 +1,100 @@
+//! The spy plugin: the harness binary started under the name `cni-spy`
+//! (a symlink in a sandbox's plugin folder). It records every invocation it
+//! receives (verb, `CNI_*` environment, stdin) as one JSON line in the file
+//! named by `CNI_SPY_LOG`, and behaves as a well-mannered chained plugin:
+//! ADD passes `prevResult` through, the other verbs print nothing. A config
+//! key `spyFailOn` (a list of verbs) makes it fail those verbs with code 100,
+//! for chains whose middle plugin fails.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::{Map, Value, json};
+
+pub const NAME: &str = "cni-spy";
+
+/// Whether this process was started as the spy.
+pub fn invoked_as_spy() -> bool {
+    std::env::args_os()
+        .next()
+        .and_then(|a| Path::new(&a).file_name().map(|n| n == NAME))
+        .unwrap_or(false)
+}
+
+/// Links the spy into `dir` as a plugin named `cni-spy`.
+pub fn install(dir: &Path, harness: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(harness, dir.join(NAME))
+}
+
+pub fn main() -> ExitCode {
+    let mut stdin = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut stdin);
+    let config: Option<Value> = serde_json::from_slice(&stdin).ok();
+    let command = std::env::var("CNI_COMMAND").unwrap_or_default();
+    let env: Map<String, Value> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("CNI_"))
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
+    let record = json!({
+        "command": command,
+        "env": env,
+        "stdin": config.clone().unwrap_or_else(|| json!(String::from_utf8_lossy(&stdin))),
+    });
+    if let Ok(path) = std::env::var("CNI_SPY_LOG") {
+        // One write per record: appends of a line are not interleaved.
+        let line = format!("{record}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("cni-spy: cannot record to {path}: {e}");
+        }
+    }
+    let version = config
+        .as_ref()
+        .and_then(|c| c.get("cniVersion")?.as_str())
+        .unwrap_or("0.1.0")
+        .to_string();
+    let fail_on = config
+        .as_ref()
+        .and_then(|c| c.get("spyFailOn")?.as_array().cloned())
+        .unwrap_or_default();
+    if fail_on.iter().any(|v| v.as_str() == Some(command.as_str())) {
+        println!(
+            "{}",
+            json!({"cniVersion": version, "code": 100, "msg": format!("cni-spy fails {command} as configured")})
+        );
+        return ExitCode::from(1);
+    }
+    match command.as_str() {
+        "VERSION" => println!(
+            "{}",
+            json!({"cniVersion": version, "supportedVersions": ["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]})
+        ),
+        "ADD" => {
+            let out = match config.as_ref().and_then(|c| c.get("prevResult")) {
+                Some(prev) => {
+                    let mut prev = prev.clone();
+                    prev["cniVersion"] = json!(version);
+                    prev
+                }
+                None => json!({"cniVersion": version, "dns": {}}),
+            };
+            println!("{out}");
+        }
+        _ => {}
+    }
+    ExitCode::SUCCESS
+}
+
+/// The records of a spy log, in order.
+pub fn read_log(path: &Path) -> std::io::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
