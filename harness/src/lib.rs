@@ -1,11 +1,15 @@
 //! The CNI conformance harness.
 //!
-//! Today it holds only the VERSION probe ([`version_probe`]); sandboxes, the
-//! runtime side, the check catalog and reports follow (see ARCHITECTURE.md).
-//! It never links the reference plugins: it judges any plugin by running it.
+//! [`sandbox`] builds disposable worlds, [`runtime`] drives plugins as a
+//! container runtime does, [`snapshot`] and [`observe`] see what the kernel
+//! holds, [`spy`] records what plugins receive, [`version_probe`] holds the
+//! first checks. It never links the reference plugins: it judges any plugin
+//! by running it.
 
+pub mod observe;
 pub mod runtime;
 pub mod sandbox;
+pub mod snapshot;
 pub mod spy;
 pub mod userns;
 pub mod version_probe;

@@ -1,11 +1,15 @@
 //! `cni-conformance`: runs the conformance checks against CNI plugins.
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use cni_conformance::version_probe::{self, Level};
+use cni_conformance::{sandbox, spy, userns};
 
 #[derive(Parser)]
 #[command(version, about = "Conformance suite and test harness for CNI plugins")]
@@ -23,10 +27,54 @@ enum Cmd {
         #[arg(long)]
         plugin: Vec<PathBuf>,
     },
+    /// Run one verb in a throwaway sandbox and show what changed.
+    Exec {
+        /// ADD, DEL, CHECK, STATUS, GC or VERSION.
+        verb: String,
+        /// A network configuration or configuration list.
+        #[arg(long)]
+        config: PathBuf,
+        /// Plugin folders, ':'-separated (default: beside this binary,
+        /// /opt/cni/bin, /usr/lib/cni).
+        #[arg(long)]
+        cni_path: Option<String>,
+        #[arg(long, default_value = "eth0")]
+        ifname: String,
+        #[arg(long, default_value = "cnitest")]
+        container_id: String,
+        /// Keep the sandbox (and skip the DEL that follows ADD) until Enter.
+        #[arg(long)]
+        keep: bool,
+        /// Make the master a veth pair with a peer, even where dummy exists.
+        #[arg(long)]
+        peer: bool,
+        /// Seconds each plugin may take before it is killed.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Check what this machine allows and what that means for a run.
+    Doctor {
+        /// Plugin folders, ':'-separated (default as for exec).
+        #[arg(long)]
+        cni_path: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    if spy::invoked_as_spy() {
+        return spy::main();
+    }
+    let cli = Cli::parse();
+    // Before any thread exists: an unprivileged user namespace needs that.
+    let privilege = match userns::ensure_root() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cni-conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    clean_up_on_signals();
+    match run(cli, privilege) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -36,17 +84,62 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<bool> {
-    let plugins = match cli.command {
-        Some(Cmd::Run { plugin }) if !plugin.is_empty() => plugin,
+/// SIGINT and SIGTERM remove every live sandbox before exiting; the
+/// processes they keep would die with the harness anyway.
+fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            sandbox::clean_all_live();
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+fn dirs(arg: Option<String>) -> Vec<PathBuf> {
+    match arg {
+        Some(p) => std::env::split_paths(&p).collect(),
+        None => cli::doctor::default_plugin_dirs(),
+    }
+}
+
+fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
+    match cli.command {
+        Some(Cmd::Exec {
+            verb,
+            config,
+            cni_path,
+            ifname,
+            container_id,
+            keep,
+            peer,
+            timeout,
+        }) => cli::exec::exec(cli::exec::ExecArgs {
+            verb: verb.to_uppercase(),
+            config,
+            cni_path: dirs(cni_path),
+            ifname,
+            container_id,
+            keep,
+            peer,
+            timeout: Duration::from_secs(timeout),
+        }),
+        Some(Cmd::Doctor { cni_path }) => cli::doctor::doctor(privilege, &dirs(cni_path)),
+        Some(Cmd::Run { plugin }) if !plugin.is_empty() => probe(&plugin),
         _ => {
             let here = std::env::current_exe().context("locating this binary")?;
             let dir = here.parent().context("binary has no folder")?;
-            vec![dir.join("macvlan"), dir.join("host-local")]
+            probe(&[dir.join("macvlan"), dir.join("host-local")])
         }
-    };
+    }
+}
+
+fn probe(plugins: &[PathBuf]) -> Result<bool> {
     let (mut passed, mut failed, mut warned) = (0, 0, 0);
-    for plugin in &plugins {
+    for plugin in plugins {
         anyhow::ensure!(plugin.is_file(), "no plugin at {}", plugin.display());
         println!("{}", plugin.display());
         for v in version_probe::probe(plugin)? {

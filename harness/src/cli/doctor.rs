@@ -1,0 +1,181 @@
+//! `cni-conformance doctor`: can this machine run the suite, and how.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use cni_conformance::runtime::Runtime;
+use cni_conformance::sandbox::{Sandbox, SandboxOptions, Scope};
+use cni_conformance::userns::Privilege;
+
+fn line(ok: bool, what: &str, meaning: &str) {
+    println!("{} {what:<34} {meaning}", if ok { "ok  " } else { "--  " });
+}
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Prints one line per fact; fails only when no sandbox can be made.
+pub fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bool> {
+    match privilege {
+        Privilege::Root => line(true, "privileges: root", "sandboxes are made directly"),
+        Privilege::Rootless { uid } => line(
+            true,
+            &format!("privileges: uid {uid}"),
+            "running as root inside a user namespace of its own",
+        ),
+    }
+    let userns_clone = read("/proc/sys/kernel/unprivileged_userns_clone");
+    let max = read("/proc/sys/user/max_user_namespaces");
+    let apparmor = read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+    let rootless_ok = userns_clone.as_deref() != Some("0")
+        && max.as_deref() != Some("0")
+        && apparmor.as_deref() != Some("1");
+    line(
+        rootless_ok,
+        "unprivileged user namespaces",
+        if rootless_ok {
+            "ordinary users can run the suite without sudo"
+        } else {
+            "only root can run the suite (see kernel.unprivileged_userns_clone, user.max_user_namespaces, kernel.apparmor_restrict_unprivileged_userns)"
+        },
+    );
+    let sb = match Sandbox::new(&SandboxOptions::default()) {
+        Ok(sb) => {
+            line(
+                true,
+                "sandbox",
+                "throwaway host namespace with /var/lib and /run overlaid: plugins cannot touch the machine",
+            );
+            sb
+        }
+        Err(e) => {
+            line(
+                false,
+                "sandbox",
+                &format!("cannot be made: {e}; no check can run"),
+            );
+            return Ok(false);
+        }
+    };
+    link_kinds(&sb);
+    for tool in ["ip", "ping"] {
+        let found = which(tool);
+        line(
+            found.is_some(),
+            &format!("tool {tool}"),
+            match (tool, found.is_some()) {
+                ("ip", true) => "used to build sandboxes and read kernel state",
+                ("ip", false) => "missing: install iproute2; no sandbox can be built",
+                (_, true) => "used to prove a container is reachable from the peer",
+                (_, false) => "missing: reachability is not checked (install iputils-ping)",
+            },
+        );
+    }
+    plugins(&sb, plugin_dirs);
+    Ok(true)
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+fn link_kinds(sb: &Sandbox) {
+    let add = |args: &[&str]| sb.ip(Scope::Host, args).is_ok();
+    let veth = add(&[
+        "link", "add", "dr-veth", "type", "veth", "peer", "name", "dr-vethp",
+    ]);
+    let kinds = [
+        (
+            "dummy",
+            add(&["link", "add", "dr-dummy", "type", "dummy"]),
+            "masters are dummy links",
+            "masters are veth pairs with a peer namespace",
+        ),
+        (
+            "veth",
+            veth,
+            "peer namespaces can reach containers",
+            "no veth: masters need the dummy driver and no peer can ping",
+        ),
+        (
+            "macvlan",
+            veth && add(&["link", "add", "dr-mv", "link", "dr-veth", "type", "macvlan"]),
+            "macvlan plugins can be tested",
+            "macvlan plugins cannot be tested here",
+        ),
+        (
+            "ipvlan",
+            veth && add(&["link", "add", "dr-iv", "link", "dr-veth", "type", "ipvlan"]),
+            "ipvlan plugins can be tested",
+            "ipvlan plugins cannot be tested here",
+        ),
+        (
+            "bridge",
+            add(&["link", "add", "dr-br", "type", "bridge"]),
+            "bridge plugins can be tested",
+            "bridge plugins cannot be tested here",
+        ),
+        (
+            "vlan",
+            veth && add(&[
+                "link", "add", "link", "dr-veth", "name", "dr-vlan", "type", "vlan", "id", "5",
+            ]),
+            "vlan plugins can be tested",
+            "vlan plugins cannot be tested here",
+        ),
+    ];
+    for (kind, ok, yes, no) in kinds {
+        line(ok, &format!("link kind {kind}"), if ok { yes } else { no });
+    }
+}
+
+fn plugins(sb: &Sandbox, dirs: &[PathBuf]) {
+    let rt = Runtime::new(sb, dirs.to_vec(), Duration::from_secs(10));
+    for dir in dirs {
+        for name in ["macvlan", "host-local"] {
+            let path = dir.join(name);
+            if !path.is_file() {
+                line(false, &format!("{}", path.display()), "not found");
+                continue;
+            }
+            let single = Runtime::new(sb, vec![dir.to_path_buf()], rt.timeout);
+            let versions = single
+                .version(name, "1.1.0")
+                .ok()
+                .and_then(|s| s.outcome.json())
+                .and_then(|v| v.get("supportedVersions").cloned())
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "did not answer VERSION".into());
+            line(
+                true,
+                &format!("{}", path.display()),
+                &format!("speaks {versions}"),
+            );
+        }
+    }
+}
+
+/// The folders searched for plugins by default: the reference plugins
+/// beside this binary, then the usual install locations.
+pub fn default_plugin_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(here) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        dirs.push(here);
+    }
+    dirs.extend(
+        ["/opt/cni/bin", "/usr/lib/cni"]
+            .map(PathBuf::from)
+            .into_iter()
+            .filter(|d| d.is_dir()),
+    );
+    dirs
+}

@@ -1,0 +1,4 @@
+//! The subcommands' front ends.
+
+pub mod doctor;
+pub mod exec;

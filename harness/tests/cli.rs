@@ -1,0 +1,187 @@
+//! The `cni-conformance` binary as users run it: `exec` and `doctor`, as
+//! root and as an unprivileged user.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+const WALKTHROUGH: &str = r#"{"name":"macvlannet","type":"macvlan","master":"eth0","ipam":{"type":"host-local","subnet":"192.168.122.0/24","routes":[{"dst":"0.0.0.0/0"}]}}"#;
+
+fn harness() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cni-conformance"))
+}
+
+/// The harness and the reference plugins copied where any user may run
+/// them, with the walkthrough's config.
+fn world_readable_kit() -> TempDir {
+    let kit = TempDir::new().unwrap();
+    let from = harness().parent().unwrap().to_path_buf();
+    for bin in ["cni-conformance", "macvlan", "host-local"] {
+        let src = from.join(bin);
+        assert!(
+            src.is_file(),
+            "{} is not built: run `cargo test --workspace`",
+            src.display()
+        );
+        fs::copy(&src, kit.path().join(bin)).unwrap();
+    }
+    fs::write(kit.path().join("walkthrough.json"), WALKTHROUGH).unwrap();
+    fs::set_permissions(kit.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    kit
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether this process is real root (not root of a user namespace).
+fn real_root() -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+}
+
+/// Runs the kit's harness; as an unprivileged user when `unprivileged` and
+/// this process can switch to one.
+fn run(kit: &Path, unprivileged: bool, args: &[&str]) -> Output {
+    let bin = kit.join("cni-conformance");
+    let mut cmd = if unprivileged && real_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    cmd.args(args)
+        .current_dir(kit)
+        .output()
+        .expect("run the harness (setpriv comes with util-linux)")
+}
+
+fn assert_walkthrough(out: &Output) {
+    let t = text(out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains(
+            r#"{"cniVersion":"0.1.0","ip4":{"ip":"192.168.122.2/24","gateway":"192.168.122.1""#
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("address 192.168.122.2/24 on eth0 added in container ctr0"),
+        "{t}"
+    );
+    assert!(
+        t.contains("route default via 192.168.122.1 dev eth0 added in container ctr0"),
+        "{t}"
+    );
+    assert!(t.contains("file cni/networks/macvlannet/192.168.122.2 (\"cnitest\\r\\neth0\") added in state /var/lib"), "{t}");
+    assert!(t.contains("pings 192.168.122.2: reachable"), "{t}");
+    let after_del = t.split("after DEL").nth(1).unwrap_or_default();
+    assert!(
+        !after_del.contains("192.168.122.2 ("),
+        "the reservation survived DEL: {t}"
+    );
+    assert!(
+        !after_del.contains("link eth0"),
+        "the link survived DEL: {t}"
+    );
+}
+
+#[test]
+fn exec_reproduces_the_walkthrough() {
+    let kit = world_readable_kit();
+    let p = kit.path().display().to_string();
+    let out = run(
+        kit.path(),
+        false,
+        &[
+            "exec",
+            "ADD",
+            "--config",
+            "walkthrough.json",
+            "--cni-path",
+            &p,
+            "--peer",
+        ],
+    );
+    assert_walkthrough(&out);
+}
+
+#[test]
+fn exec_runs_as_an_unprivileged_user() {
+    let kit = world_readable_kit();
+    let p = kit.path().display().to_string();
+    let out = run(
+        kit.path(),
+        true,
+        &[
+            "exec",
+            "ADD",
+            "--config",
+            "walkthrough.json",
+            "--cni-path",
+            &p,
+            "--peer",
+        ],
+    );
+    assert_walkthrough(&out);
+    let doctor = run(kit.path(), true, &["doctor", "--cni-path", &p]);
+    let t = text(&doctor);
+    assert!(doctor.status.success(), "{t}");
+    if real_root() {
+        assert!(t.contains("privileges: uid 65534"), "{t}");
+    }
+}
+
+#[test]
+fn doctor_reports_link_kinds_and_plugins() {
+    let kit = world_readable_kit();
+    let p = kit.path().display().to_string();
+    let out = run(
+        kit.path(),
+        false,
+        &["doctor", "--cni-path", &format!("{p}:/usr/lib/cni")],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for kind in ["dummy", "veth", "macvlan", "ipvlan", "bridge", "vlan"] {
+        assert!(t.contains(&format!("link kind {kind}")), "{t}");
+    }
+    assert!(t.contains("ok   link kind veth"), "{t}");
+    assert!(
+        t.contains(&format!("{p}/macvlan")) && t.contains("speaks [\"0.1.0\""),
+        "{t}"
+    );
+    assert!(t.contains("/usr/lib/cni/host-local"), "{t}");
+}
+
+#[test]
+fn exec_reports_a_missing_plugin_as_a_harness_error() {
+    let kit = world_readable_kit();
+    let out = run(
+        kit.path(),
+        false,
+        &[
+            "exec",
+            "ADD",
+            "--config",
+            "walkthrough.json",
+            "--cni-path",
+            "/nonexistent",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("not found in CNI_PATH"),
+        "{}",
+        text(&out)
+    );
+}
