@@ -185,3 +185,62 @@ fn exec_reports_a_missing_plugin_as_a_harness_error() {
         text(&out)
     );
 }
+
+#[test]
+fn sigterm_removes_the_sandbox() {
+    use std::io::{BufRead, BufReader};
+    let kit = world_readable_kit();
+    let p = kit.path().display().to_string();
+    let mut child = Command::new(kit.path().join("cni-conformance"))
+        .args([
+            "exec",
+            "ADD",
+            "--config",
+            "walkthrough.json",
+            "--cni-path",
+            &p,
+            "--keep",
+        ])
+        .current_dir(kit.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap);
+    let dir = lines
+        .next()
+        .unwrap()
+        .trim_start_matches("== sandbox ")
+        .to_string();
+    // Read until the harness says it is waiting: the sandbox is complete.
+    let kept = lines
+        .find(|l| l.starts_with("== kept"))
+        .expect("exec --keep waits");
+    let keeper: u32 = kept
+        .split("/proc/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(Path::new(&dir).exists() && Path::new(&format!("/proc/{keeper}")).exists());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15));
+    assert!(!Path::new(&dir).exists(), "{dir} survived SIGTERM");
+    // The keeper dies with the harness (it may linger a moment as a zombie
+    // of init, but it no longer runs).
+    let state = fs::read_to_string(format!("/proc/{keeper}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.contains(") Z"),
+        "keeper {keeper} still runs: {state}"
+    );
+}

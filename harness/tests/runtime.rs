@@ -88,6 +88,7 @@ fn run_macvlan_chain(dir: PathBuf) {
     let mut sb = Sandbox::new(&SandboxOptions {
         master: Some("eth0".into()),
         prefer_veth: false,
+        ..Default::default()
     })
     .unwrap();
     let c = sb.add_container("ctr").unwrap();

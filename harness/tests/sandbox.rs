@@ -13,6 +13,7 @@ fn a_sandbox_has_a_master_containers_and_private_state_dirs() {
     let mut sb = Sandbox::new(&SandboxOptions {
         master: Some("eth0".into()),
         prefer_veth: false,
+        ..Default::default()
     })
     .unwrap();
     let master = sb.master().unwrap().clone();
@@ -86,6 +87,7 @@ fn dropping_a_sandbox_leaves_no_process_folder_or_namespace() {
     let mut sb = Sandbox::new(&SandboxOptions {
         master: Some("m0".into()),
         prefer_veth: true,
+        ..Default::default()
     })
     .unwrap();
     sb.add_container("a").unwrap();
@@ -99,4 +101,33 @@ fn dropping_a_sandbox_leaves_no_process_folder_or_namespace() {
         assert!(!alive(pid), "process {pid} outlived its sandbox");
     }
     assert!(!dir.exists(), "{} outlived its sandbox", dir.display());
+}
+
+#[test]
+fn a_profile_data_dir_is_overlaid_too() {
+    let base = tempfile::TempDir::new().unwrap();
+    let data_dir = base.path().join("not-yet/networks");
+    let sb = Sandbox::new(&SandboxOptions {
+        state_dirs: vec![data_dir.clone()],
+        ..Default::default()
+    })
+    .unwrap();
+    let status = sb
+        .plugin_command("sh")
+        .args([
+            "-c",
+            &format!("mkdir -p {0} && echo x > {0}/probe", data_dir.display()),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        !base.path().join("not-yet").exists(),
+        "the write reached the machine"
+    );
+    let labels: Vec<String> = sb.state_layers().into_iter().map(|(l, _)| l).collect();
+    assert!(
+        labels.contains(&format!("state {}", base.path().display())),
+        "{labels:?}"
+    );
 }

@@ -24,6 +24,15 @@ pub struct ExecArgs {
     pub timeout: Duration,
 }
 
+/// The `ipam.dataDir`s a configuration names: plugins write there, so the
+/// sandbox overlays them.
+fn data_dirs(net: &NetworkConfig) -> Vec<PathBuf> {
+    net.plugins
+        .iter()
+        .filter_map(|p| p.get("ipam")?.get("dataDir")?.as_str().map(PathBuf::from))
+        .collect()
+}
+
 /// The master a configuration names (the first plugin with `master`).
 fn master_of(net: &NetworkConfig) -> Option<String> {
     net.plugins
@@ -118,6 +127,7 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
     let mut sb = Sandbox::new(&SandboxOptions {
         master: master.clone(),
         prefer_veth: args.peer,
+        state_dirs: data_dirs(&net),
     })?;
     let c = sb.add_container("ctr0")?;
     let att = Attachment {

@@ -79,6 +79,10 @@ pub struct SandboxOptions {
     pub master: Option<String>,
     /// Use a veth master even where `dummy` exists (for a reachable peer).
     pub prefer_veth: bool,
+    /// More folders plugins may write to (a profile's `dataDir`): each is
+    /// overlaid like `/var/lib` and `/run`, through its nearest existing
+    /// ancestor when it does not exist yet.
+    pub state_dirs: Vec<PathBuf>,
 }
 
 /// A process parked in a namespace, killed on drop.
@@ -170,13 +174,34 @@ pub struct Sandbox {
 /// State directories shadowed by overlays (they exist on every Linux).
 const STATE_ROOTS: [&str; 2] = ["/var/lib", "/run"];
 
+/// The folders to overlay: the standard roots and, for each extra state
+/// folder, its nearest existing ancestor below `/`, without duplicates or
+/// folders already inside another one.
+fn overlay_roots(extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = STATE_ROOTS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|r| r.is_dir())
+        .collect();
+    for dir in extra {
+        let Some(existing) = dir.ancestors().find(|a| a.is_dir() && *a != Path::new("/")) else {
+            continue;
+        };
+        if !roots.iter().any(|r| existing.starts_with(r)) {
+            roots.retain(|r| !r.starts_with(existing));
+            roots.push(existing.to_path_buf());
+        }
+    }
+    roots
+}
+
 impl Sandbox {
     pub fn new(opts: &SandboxOptions) -> Result<Sandbox, SandboxError> {
         let dir = tempfile::Builder::new()
             .prefix("cni-conformance-")
             .tempdir()
             .map_err(SandboxError::Folder)?;
-        let (keeper, overlays) = start_keeper(dir.path())?;
+        let (keeper, overlays) = start_keeper(dir.path(), &opts.state_dirs)?;
         let mnt_path = format!("/proc/{}/ns/mnt", keeper.pid());
         let host_mnt = File::open(&mnt_path).map_err(|source| SandboxError::Open {
             path: mnt_path,
@@ -407,10 +432,14 @@ impl Drop for Sandbox {
 
 /// Starts the keeper: new network and mount namespaces, every mount
 /// private, overlays over the state roots.
-fn start_keeper(dir: &Path) -> Result<(Holder, Vec<(PathBuf, PathBuf)>), SandboxError> {
+fn start_keeper(
+    dir: &Path,
+    extra: &[PathBuf],
+) -> Result<(Holder, Vec<(PathBuf, PathBuf)>), SandboxError> {
     let mut overlays = Vec::new();
     let mut plan = Vec::new();
-    for root in STATE_ROOTS.iter().map(Path::new).filter(|r| r.is_dir()) {
+    for root in overlay_roots(extra) {
+        let root = root.as_path();
         let label = root.to_string_lossy().trim_matches('/').replace('/', "-");
         let (upper, work) = (
             dir.join("upper").join(&label),
