@@ -150,6 +150,29 @@ impl<'a> Runtime<'a> {
         self.cache.get(&Self::key(net, att))
     }
 
+    /// Runs `verb` on the plugins in `order`, each with the request
+    /// `request(i)` builds; stops at the first failure unless `keep_going`.
+    fn chain(
+        &self,
+        verb: &str,
+        order: impl Iterator<Item = usize>,
+        net: &NetworkConfig,
+        att: Option<&Attachment>,
+        keep_going: bool,
+        mut request: impl FnMut(usize, Option<&Step>) -> Value,
+    ) -> Result<ChainRun, exec::ExecError> {
+        let mut run = ChainRun::default();
+        for i in order {
+            let step = self.call(net.plugin_type(i), verb, request(i, run.steps.last()), att)?;
+            let ok = step.outcome.success();
+            run.steps.push(step);
+            if !ok && !keep_going {
+                break;
+            }
+        }
+        Ok(run)
+    }
+
     /// ADD through the list in order, each plugin's result the next one's
     /// `prevResult`; stops at the first failure. The caller must still DEL
     /// after a failed ADD, as the spec demands.
@@ -158,25 +181,22 @@ impl<'a> Runtime<'a> {
         net: &NetworkConfig,
         att: &Attachment,
     ) -> Result<ChainRun, exec::ExecError> {
-        let mut run = ChainRun::default();
-        let mut prev: Option<Value> = None;
-        for i in 0..net.plugins.len() {
-            let step = self.call(
-                net.plugin_type(i),
-                "ADD",
-                net.request(i, Some(att), prev.as_ref()),
-                Some(att),
-            )?;
-            let ok = step.outcome.success();
-            prev = step.outcome.json();
-            run.steps.push(step);
-            if !ok {
-                return Ok(run);
+        let mut run = self.chain(
+            "ADD",
+            0..net.plugins.len(),
+            net,
+            Some(att),
+            false,
+            |i, last| {
+                let prev = last.and_then(|s| s.outcome.json());
+                net.request(i, Some(att), prev.as_ref())
+            },
+        )?;
+        if run.succeeded() {
+            run.result = run.steps.last().and_then(|s| s.outcome.json());
+            if let Some(result) = &run.result {
+                self.cache.insert(Self::key(net, att), result.clone());
             }
-        }
-        if let Some(result) = prev {
-            self.cache.insert(Self::key(net, att), result.clone());
-            run.result = Some(result);
         }
         Ok(run)
     }
@@ -188,25 +208,18 @@ impl<'a> Runtime<'a> {
         net: &NetworkConfig,
         att: &Attachment,
     ) -> Result<ChainRun, exec::ExecError> {
-        let mut run = ChainRun::default();
         if !net.version_at_least("0.4.0") || net.disable_check {
-            return Ok(run);
+            return Ok(ChainRun::default());
         }
         let prev = self.cached_result(net, att).cloned();
-        for i in 0..net.plugins.len() {
-            let step = self.call(
-                net.plugin_type(i),
-                "CHECK",
-                net.request(i, Some(att), prev.as_ref()),
-                Some(att),
-            )?;
-            let ok = step.outcome.success();
-            run.steps.push(step);
-            if !ok {
-                break;
-            }
-        }
-        Ok(run)
+        self.chain(
+            "CHECK",
+            0..net.plugins.len(),
+            net,
+            Some(att),
+            false,
+            |i, _| net.request(i, Some(att), prev.as_ref()),
+        )
     }
 
     /// DEL through the list in reverse, with the cached result as
@@ -216,46 +229,30 @@ impl<'a> Runtime<'a> {
         net: &NetworkConfig,
         att: &Attachment,
     ) -> Result<ChainRun, exec::ExecError> {
-        let mut run = ChainRun::default();
         let prev = if net.version_at_least("0.4.0") {
             self.cached_result(net, att).cloned()
         } else {
             None
         };
-        for i in (0..net.plugins.len()).rev() {
-            let step = self.call(
-                net.plugin_type(i),
-                "DEL",
-                net.request(i, Some(att), prev.as_ref()),
-                Some(att),
-            )?;
-            let ok = step.outcome.success();
-            run.steps.push(step);
-            if !ok {
-                return Ok(run);
-            }
+        let run = self.chain(
+            "DEL",
+            (0..net.plugins.len()).rev(),
+            net,
+            Some(att),
+            false,
+            |i, _| net.request(i, Some(att), prev.as_ref()),
+        )?;
+        if run.succeeded() {
+            self.cache.remove(&Self::key(net, att));
         }
-        self.cache.remove(&Self::key(net, att));
         Ok(run)
     }
 
     /// STATUS through the list (1.1.0+), stopping at the first error.
     pub fn status(&mut self, net: &NetworkConfig) -> Result<ChainRun, exec::ExecError> {
-        let mut run = ChainRun::default();
-        for i in 0..net.plugins.len() {
-            let step = self.call(
-                net.plugin_type(i),
-                "STATUS",
-                net.network_request(i, None),
-                None,
-            )?;
-            let ok = step.outcome.success();
-            run.steps.push(step);
-            if !ok {
-                break;
-            }
-        }
-        Ok(run)
+        self.chain("STATUS", 0..net.plugins.len(), net, None, false, |i, _| {
+            net.network_request(i, None)
+        })
     }
 
     /// GC through the list (1.1.0+): every plugin, even after errors.
@@ -264,16 +261,9 @@ impl<'a> Runtime<'a> {
         net: &NetworkConfig,
         valid: &[(String, String)],
     ) -> Result<ChainRun, exec::ExecError> {
-        let mut run = ChainRun::default();
-        for i in 0..net.plugins.len() {
-            run.steps.push(self.call(
-                net.plugin_type(i),
-                "GC",
-                net.network_request(i, Some(valid)),
-                None,
-            )?);
-        }
-        Ok(run)
+        self.chain("GC", 0..net.plugins.len(), net, None, true, |i, _| {
+            net.network_request(i, Some(valid))
+        })
     }
 
     /// VERSION of one plugin, asked as libcni asks.

@@ -57,6 +57,27 @@ fn temp_name() -> String {
     format!("mv{:08x}", n as u32)
 }
 
+/// A socket in the plugin's own namespace, unless the master lives in the
+/// container (`linkInContainer`).
+fn host_socket(conf: &MacvlanConfig) -> Result<Option<Socket>, CniError> {
+    if conf.link_in_container {
+        Ok(None)
+    } else {
+        Socket::new().map(Some).map_err(kernel)
+    }
+}
+
+/// The socket that sees the master, and where that is.
+fn master_socket<'a>(
+    host: &'a mut Option<Socket>,
+    ctr: &'a mut Socket,
+) -> (&'a mut Socket, &'static str) {
+    match host.as_mut() {
+        Some(h) => (h, "host"),
+        None => (ctr, "container"),
+    }
+}
+
 /// The master link, by name or as the default route's interface.
 fn resolve_master(sock: &mut Socket, conf: &MacvlanConfig, place: &str) -> Result<Link, CniError> {
     match &conf.master {
@@ -109,15 +130,8 @@ impl Plugin for Macvlan {
                 format!("interface {ifname} already exists in {}", netns.path()),
             ));
         }
-        let mut host = if conf.link_in_container {
-            None
-        } else {
-            Some(Socket::new().map_err(kernel)?)
-        };
-        let (master_sock, place) = match host.as_mut() {
-            Some(h) => (h, "host"),
-            None => (&mut ctr, "container"),
-        };
+        let mut host = host_socket(&conf)?;
+        let (master_sock, place) = master_socket(&mut host, &mut ctr);
         let master = resolve_master(master_sock, &conf, place)?;
         if let Some(mtu) = conf.mtu {
             if !(68..=master.mtu).contains(&mtu) {
@@ -433,15 +447,8 @@ fn check_interface(req: &Request, conf: &MacvlanConfig, prev: &CniResult) -> Res
         })?;
     let netns = container_netns(req)?;
     let mut ctr = netns.socket().map_err(netns_error)?;
-    let mut host = if conf.link_in_container {
-        None
-    } else {
-        Some(Socket::new().map_err(kernel)?)
-    };
-    let (master_sock, place) = match host.as_mut() {
-        Some(h) => (h, "host"),
-        None => (&mut ctr, "container"),
-    };
+    let mut host = host_socket(conf)?;
+    let (master_sock, place) = master_socket(&mut host, &mut ctr);
     let master = resolve_master(master_sock, conf, place).map_err(|e| mismatch(e.msg))?;
     let link = link::by_name(&mut ctr, ifname)
         .map_err(kernel)?
