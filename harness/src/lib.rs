@@ -9,6 +9,7 @@
 pub mod observe;
 pub mod runtime;
 pub mod sandbox;
+pub mod schema;
 pub mod snapshot;
 pub mod spy;
 pub mod userns;

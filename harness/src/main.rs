@@ -52,6 +52,18 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Validate a document against the schema for its kind and version
+    /// (exit 0 valid, 1 invalid, 2 usage).
+    Validate {
+        /// config, conflist, result, ipam-result, error, version, gc or report.
+        #[arg(long)]
+        kind: String,
+        /// The cniVersion to validate for (default: the document's own).
+        #[arg(long)]
+        version: Option<String>,
+        /// The document; `-` for stdin.
+        file: PathBuf,
+    },
     /// Check what this machine allows and what that means for a run.
     Doctor {
         /// Plugin folders, ':'-separated (default as for exec).
@@ -65,6 +77,15 @@ fn main() -> ExitCode {
         return spy::main();
     }
     let cli = Cli::parse();
+    if let Some(Cmd::Validate {
+        kind,
+        version,
+        file,
+    }) = &cli.command
+    {
+        // Pure data: no namespaces needed.
+        return exit_code(cli::validate::validate(kind, version.as_deref(), file));
+    }
     // Before any thread exists: an unprivileged user namespace needs that.
     let privilege = match userns::ensure_root() {
         Ok(p) => p,
@@ -74,7 +95,13 @@ fn main() -> ExitCode {
         }
     };
     clean_up_on_signals();
-    match run(cli, privilege) {
+    exit_code(run(cli, privilege))
+}
+
+/// 0 for success, 1 for a negative verdict, 2 when the harness could not
+/// do its job.
+fn exit_code(outcome: Result<bool>) -> ExitCode {
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -128,6 +155,7 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
             timeout: Duration::from_secs(timeout),
         }),
         Some(Cmd::Doctor { cni_path }) => cli::doctor::doctor(privilege, &dirs(cni_path)),
+        Some(Cmd::Validate { .. }) => unreachable!("handled before namespaces"),
         Some(Cmd::Run { plugin }) if !plugin.is_empty() => probe(&plugin),
         _ => {
             let here = std::env::current_exe().context("locating this binary")?;

@@ -244,3 +244,45 @@ fn sigterm_removes_the_sandbox() {
         "keeper {keeper} still runs: {state}"
     );
 }
+
+#[test]
+fn validate_exit_codes() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/examples");
+    let run = |args: &[&str]| {
+        Command::new(harness())
+            .arg("validate")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&[
+        "--kind",
+        "result",
+        examples
+            .join("result-1.0/valid/macvlan.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    let bad = run(&[
+        "--kind",
+        "result",
+        examples
+            .join("result-1.0/invalid/version-field-at-100.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("/ips/0/version"), "{}", text(&bad));
+    assert_eq!(
+        run(&["--kind", "nonsense", "x.json"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["--kind", "result", "/nonexistent.json"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(run(&["--kind"]).status.code(), Some(2));
+}
