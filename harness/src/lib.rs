@@ -13,4 +13,5 @@ pub mod schema;
 pub mod snapshot;
 pub mod spy;
 pub mod userns;
+pub mod vectors;
 pub mod version_probe;

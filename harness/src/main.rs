@@ -64,6 +64,18 @@ enum Cmd {
         /// The document; `-` for stdin.
         file: PathBuf,
     },
+    /// Replay the vectors against a plugin and compare with the reference
+    /// plugins' transcripts (informational).
+    Vectors {
+        /// The plugin binary (vectors for other plugin types are skipped);
+        /// default: the reference plugins beside this binary.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// The vectors folder, with reference transcripts in snapshots/
+        /// (default: ./vectors).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Check what this machine allows and what that means for a run.
     Doctor {
         /// Plugin folders, ':'-separated (default as for exec).
@@ -156,6 +168,10 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
         }),
         Some(Cmd::Doctor { cni_path }) => cli::doctor::doctor(privilege, &dirs(cni_path)),
         Some(Cmd::Validate { .. }) => unreachable!("handled before namespaces"),
+        Some(Cmd::Vectors { plugin, dir }) => {
+            let here = std::env::current_exe().context("locating this binary")?;
+            cli::vectors::vectors(plugin, dir, here.parent().context("binary has no folder")?)
+        }
         Some(Cmd::Run { plugin }) if !plugin.is_empty() => probe(&plugin),
         _ => {
             let here = std::env::current_exe().context("locating this binary")?;

@@ -286,3 +286,31 @@ fn validate_exit_codes() {
     );
     assert_eq!(run(&["--kind"]).status.code(), Some(2));
 }
+
+#[test]
+fn vectors_compare_a_plugin_with_the_reference() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors");
+    let d = dir.to_str().unwrap();
+    let ours = Command::new(harness())
+        .args(["vectors", "--dir", d])
+        .output()
+        .unwrap();
+    let t = text(&ours);
+    assert!(ours.status.success(), "{t}");
+    assert!(
+        t.contains(" 0 different, 0 without a reference"),
+        "the reference differs from its own snapshots: {t}"
+    );
+    // Upstream macvlan answers 999 where the spec has codes: reported, not fatal.
+    let up = Command::new(harness())
+        .args(["vectors", "--dir", d, "--plugin", "/usr/lib/cni/macvlan"])
+        .output()
+        .unwrap();
+    let t = text(&up);
+    assert!(up.status.success(), "{t}");
+    assert!(
+        t.contains("diff error-7-bad-mode") && t.contains("expected 7, got 999"),
+        "{t}"
+    );
+    assert!(t.contains("for other plugins"), "{t}");
+}

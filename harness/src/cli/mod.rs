@@ -3,3 +3,4 @@
 pub mod doctor;
 pub mod exec;
 pub mod validate;
+pub mod vectors;

@@ -70,7 +70,7 @@ impl<'a> Runtime<'a> {
 
     /// The environment libcni gives a plugin: every `CNI_*` variable, empty
     /// when unused, plus PATH.
-    fn env(&self, verb: &str, att: Option<&Attachment>) -> Vec<(String, String)> {
+    pub fn env_for(&self, verb: &str, att: Option<&Attachment>) -> Vec<(String, String)> {
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
         let cni_path = std::env::join_paths(&self.cni_path)
             .map(|p| p.to_string_lossy().into_owned())
@@ -101,6 +101,34 @@ impl<'a> Runtime<'a> {
         env
     }
 
+    /// Runs one plugin by type with raw stdin (which may be broken on
+    /// purpose) and an explicit environment.
+    pub fn invoke_raw(
+        &self,
+        plugin: &str,
+        verb: &str,
+        stdin: &[u8],
+        env: Vec<(String, String)>,
+    ) -> Result<Step, exec::ExecError> {
+        let path = exec::find_plugin(plugin, &self.cni_path)?;
+        let outcome = exec::run(
+            self.sandbox.plugin_command(&path),
+            &path,
+            &env,
+            stdin,
+            self.timeout,
+        )?;
+        let request = serde_json::from_slice(stdin)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(stdin).into()));
+        Ok(Step {
+            plugin: plugin.into(),
+            verb: verb.into(),
+            env,
+            request,
+            outcome,
+        })
+    }
+
     /// Runs one plugin by type with an explicit request and environment.
     pub fn invoke(
         &self,
@@ -109,21 +137,10 @@ impl<'a> Runtime<'a> {
         request: Value,
         env: Vec<(String, String)>,
     ) -> Result<Step, exec::ExecError> {
-        let path = exec::find_plugin(plugin, &self.cni_path)?;
         let stdin = serde_json::to_vec(&request).expect("values serialise");
-        let outcome = exec::run(
-            self.sandbox.plugin_command(&path),
-            &path,
-            &env,
-            &stdin,
-            self.timeout,
-        )?;
         Ok(Step {
-            plugin: plugin.into(),
-            verb: verb.into(),
-            env,
             request,
-            outcome,
+            ..self.invoke_raw(plugin, verb, &stdin, env)?
         })
     }
 
@@ -135,7 +152,7 @@ impl<'a> Runtime<'a> {
         request: Value,
         att: Option<&Attachment>,
     ) -> Result<Step, exec::ExecError> {
-        self.invoke(plugin, verb, request, self.env(verb, att))
+        self.invoke(plugin, verb, request, self.env_for(verb, att))
     }
 
     fn key(net: &NetworkConfig, att: &Attachment) -> (String, String, String) {
@@ -268,7 +285,7 @@ impl<'a> Runtime<'a> {
 
     /// VERSION of one plugin, asked as libcni asks.
     pub fn version(&self, plugin: &str, cni_version: &str) -> Result<Step, exec::ExecError> {
-        let mut env = self.env("VERSION", None);
+        let mut env = self.env_for("VERSION", None);
         // libcni sets these to "dummy" for plugins built on an old skel.
         for (k, v) in env.iter_mut() {
             if matches!(k.as_str(), "CNI_NETNS" | "CNI_IFNAME" | "CNI_PATH") {

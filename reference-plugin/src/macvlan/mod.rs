@@ -475,8 +475,9 @@ fn check_interface(req: &Request, conf: &MacvlanConfig, prev: &CniResult) -> Res
     let mac = link.mac.as_ref().map(format_mac);
     if let Some(want) = &expected.mac {
         if mac.as_deref().map(str::to_lowercase) != Some(want.to_lowercase()) {
+            let actual = mac.as_deref().unwrap_or("none");
             return Err(mismatch(format!(
-                "interface {ifname} has MAC {mac:?}, prevResult says {want}"
+                "interface {ifname} has MAC {actual}, prevResult says {want}"
             )));
         }
     }
