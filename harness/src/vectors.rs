@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::runtime::{Attachment, Exit, NetworkConfig, Runtime, Step};
-use crate::sandbox::{Sandbox, SandboxError, SandboxOptions};
+use crate::sandbox::{Sandbox, SandboxError, SandboxOptions, Scope};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VectorError {
@@ -43,6 +43,10 @@ pub struct Vector {
     /// Make the master the config names (default true).
     #[serde(default = "yes")]
     pub make_master: bool,
+    /// `ip` commands run before the steps, each `[scope, args...]` with
+    /// scope `host` or `container` (e.g. a link already named eth0).
+    #[serde(default)]
+    pub setup: Vec<Vec<String>>,
     pub steps: Vec<StepSpec>,
 }
 
@@ -144,6 +148,15 @@ pub fn replay(v: &Vector, cni_path: &[PathBuf], vectors_dir: &Path) -> Result<Va
     })?;
     let c = sb.add_container("ctr")?;
     let netns = sb.container(c).proc_path();
+    for cmd in &v.setup {
+        let scope = match cmd.first().map(String::as_str) {
+            Some("host") => Scope::Host,
+            Some("container") => Scope::Container(c),
+            other => return Err(bad(format!("setup scope {other:?}: use host or container"))),
+        };
+        let args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();
+        sb.ip(scope, &args)?;
+    }
     let rt = Runtime::new(&sb, cni_path.to_vec(), Duration::from_secs(30));
     let plugin = net.plugin_type(0).to_string();
     let exec_err = |source| VectorError::Exec {

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use cni_conformance::observe;
-use cni_conformance::runtime::{Attachment, ChainRun, NetworkConfig, Runtime};
+use cni_conformance::runtime::{Attachment, ChainRun, NetworkConfig, Runtime, Step};
 use cni_conformance::sandbox::{MasterKind, Sandbox, SandboxOptions, Scope};
+use cni_conformance::schema::{self, Kind};
 use serde_json::Value;
 
 pub struct ExecArgs {
@@ -40,7 +41,7 @@ fn master_of(net: &NetworkConfig) -> Option<String> {
         .find_map(|p| p.get("master")?.as_str().map(str::to_string))
 }
 
-fn print_run(run: &ChainRun) {
+fn print_run(run: &ChainRun, version: &str) {
     for step in &run.steps {
         println!(
             "-- {} {}: {} in {:.1} ms",
@@ -52,6 +53,7 @@ fn print_run(run: &ChainRun) {
         let out = step.outcome.stdout_text();
         if !out.trim().is_empty() {
             println!("{}", out.trim_end());
+            print_schema_check(step, version);
         }
         let err = step.outcome.stderr_text();
         if !err.trim().is_empty() {
@@ -60,6 +62,28 @@ fn print_run(run: &ChainRun) {
                 err.trim_end().replace('\n', "\n   stderr: ")
             );
         }
+    }
+}
+
+/// Every output is checked against the schema of what it should be.
+fn print_schema_check(step: &Step, version: &str) {
+    let kind = match (step.verb.as_str(), step.outcome.success()) {
+        (_, false) => Kind::Error,
+        ("ADD", true) => Kind::Result,
+        ("VERSION", true) => Kind::Version,
+        (verb, true) => {
+            println!("   note: {verb} printed something; the spec defines no output for it");
+            return;
+        }
+    };
+    let Some(doc) = step.outcome.json() else {
+        println!("   schema: stdout is not one JSON document");
+        return;
+    };
+    match schema::validate(kind, version, &doc) {
+        Ok(v) if v.is_empty() => println!("   schema: valid {kind:?} for {version}"),
+        Ok(v) => v.iter().for_each(|x| println!("   schema: {x}")),
+        Err(e) => println!("   schema: {e}"),
     }
 }
 
@@ -168,7 +192,7 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
         }
         other => bail!("unknown verb {other}: use ADD, DEL, CHECK, STATUS, GC or VERSION"),
     };
-    print_run(&run);
+    print_run(&run, &net.cni_version);
     let after = observe::capture(&sb)?;
     println!("== changes:");
     observe::print_changes(&before, &after);
@@ -186,7 +210,7 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
         let _ = std::io::stdin().lock().lines().next();
     } else if args.verb == "ADD" {
         let del = rt.del(&net, &att)?;
-        print_run(&del);
+        print_run(&del, &net.cni_version);
         let end = observe::capture(&sb)?;
         // The peer's address and neighbour are the harness's own doing.
         let left: Vec<_> = observe::changes(&before, &end)
