@@ -2,16 +2,19 @@
 //!
 //! [`sandbox`] builds disposable worlds, [`runtime`] drives plugins as a
 //! container runtime does, [`snapshot`] and [`observe`] see what the kernel
-//! holds, [`spy`] records what plugins receive, [`version_probe`] holds the
-//! first checks. It never links the reference plugins: it judges any plugin
-//! by running it.
+//! holds, [`spy`] records what plugins receive, [`schema`] and [`vectors`]
+//! hold the oracle data, [`checks`] is the catalog, [`profile`] configures a
+//! plugin under test and [`suite`] runs the catalog. It never links the
+//! reference plugins: it judges any plugin by running it.
 
+pub mod checks;
 pub mod observe;
+pub mod profile;
 pub mod runtime;
 pub mod sandbox;
 pub mod schema;
 pub mod snapshot;
 pub mod spy;
+pub mod suite;
 pub mod userns;
 pub mod vectors;
-pub mod version_probe;

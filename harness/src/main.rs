@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use cni_conformance::version_probe::{self, Level};
+use cni_conformance::suite::RunOptions;
 use cni_conformance::{sandbox, spy, userns};
 
 #[derive(Parser)]
@@ -20,12 +20,43 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the checks (the default). Without --plugin, the reference
-    /// plugins that sit beside this binary.
+    /// Run the conformance checks (the default). Without --plugin, the
+    /// reference plugins that sit beside this binary.
     Run {
         /// A plugin binary to judge; repeat for several.
         #[arg(long)]
         plugin: Vec<PathBuf>,
+        /// A built-in profile (macvlan, host-local, bridge, ptp, static,
+        /// tuning) or a TOML file; default: named like the plugin.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Folders with delegates (IPAM, a preceding plugin), ':'-separated;
+        /// the plugin's own folder comes first.
+        #[arg(long)]
+        cni_path: Option<String>,
+        /// Only these versions, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        versions: Option<Vec<String>>,
+        /// Only checks whose ID contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Seconds each plugin call may take.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Checks run in parallel, each in its own sandbox.
+        #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
+        jobs: usize,
+        /// human, json or junit.
+        #[arg(long, default_value = "human")]
+        format: String,
+        /// Write the report here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// List every check: ID, level, versions, clause.
+    List {
+        #[arg(long)]
+        json: bool,
     },
     /// Run one verb in a throwaway sandbox and show what changed.
     Exec {
@@ -89,14 +120,17 @@ fn main() -> ExitCode {
         return spy::main();
     }
     let cli = Cli::parse();
-    if let Some(Cmd::Validate {
-        kind,
-        version,
-        file,
-    }) = &cli.command
-    {
-        // Pure data: no namespaces needed.
-        return exit_code(cli::validate::validate(kind, version.as_deref(), file));
+    // Pure data: no namespaces needed.
+    match &cli.command {
+        Some(Cmd::Validate {
+            kind,
+            version,
+            file,
+        }) => {
+            return exit_code(cli::validate::validate(kind, version.as_deref(), file));
+        }
+        Some(Cmd::List { json }) => return exit_code(cli::run::list(*json)),
+        _ => {}
     }
     // Before any thread exists: an unprivileged user namespace needs that.
     let privilege = match userns::ensure_root() {
@@ -172,43 +206,67 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
             let here = std::env::current_exe().context("locating this binary")?;
             cli::vectors::vectors(plugin, dir, here.parent().context("binary has no folder")?)
         }
-        Some(Cmd::Run { plugin }) if !plugin.is_empty() => probe(&plugin),
-        _ => {
-            let here = std::env::current_exe().context("locating this binary")?;
-            let dir = here.parent().context("binary has no folder")?;
-            probe(&[dir.join("macvlan"), dir.join("host-local")])
-        }
+        Some(Cmd::List { .. }) => unreachable!("handled before namespaces"),
+        Some(Cmd::Run {
+            plugin,
+            profile,
+            cni_path,
+            versions,
+            filter,
+            timeout,
+            jobs,
+            format,
+            output,
+        }) => run_suite(
+            plugin, profile, cni_path, versions, filter, timeout, jobs, &format, output,
+        ),
+        None => run_suite(vec![], None, None, None, None, 60, 2, "human", None),
     }
 }
 
-fn probe(plugins: &[PathBuf]) -> Result<bool> {
-    let (mut passed, mut failed, mut warned) = (0, 0, 0);
-    for plugin in plugins {
-        anyhow::ensure!(plugin.is_file(), "no plugin at {}", plugin.display());
-        println!("{}", plugin.display());
-        for v in version_probe::probe(plugin)? {
-            let level = match v.level {
-                Level::Must => "MUST",
-                Level::Should => "SHOULD",
-            };
-            let status = if v.passed {
-                "pass"
-            } else if v.level == Level::Must {
-                "FAIL"
-            } else {
-                "warn"
-            };
-            println!("  {status:4} {:28} {level:6} {}", v.id, v.message);
-            match (v.passed, v.level) {
-                (true, _) => passed += 1,
-                (false, Level::Must) => failed += 1,
-                (false, Level::Should) => warned += 1,
-            }
-        }
-    }
-    if warned > 0 {
-        println!("{warned} SHOULD-level warnings");
-    }
-    println!("{passed} passed, {failed} failed");
-    Ok(failed == 0)
+/// The spy plugin, linked into a folder that lives as long as the run.
+fn spy_dir() -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("cni-conformance-spy-")
+        .tempdir()?;
+    spy::install(dir.path(), &std::env::current_exe()?)?;
+    Ok(dir)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_suite(
+    plugins: Vec<PathBuf>,
+    profile: Option<String>,
+    cni_path: Option<String>,
+    versions: Option<Vec<String>>,
+    filter: Option<String>,
+    timeout: u64,
+    jobs: usize,
+    format: &str,
+    output: Option<PathBuf>,
+) -> Result<bool> {
+    let format: cli::run::Format = format.parse()?;
+    let here = std::env::current_exe().context("locating this binary")?;
+    let dir = here.parent().context("binary has no folder")?.to_path_buf();
+    let plugins = if plugins.is_empty() {
+        vec![dir.join("macvlan"), dir.join("host-local")]
+    } else {
+        plugins
+    };
+    let mut delegates: Vec<PathBuf> = cni_path
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    // The reference plugins serve as delegates (host-local) when nothing else does.
+    delegates.push(dir);
+    let spy = spy_dir()?;
+    let opts = RunOptions {
+        cni_path: delegates,
+        profile,
+        versions,
+        filter,
+        timeout: Duration::from_secs(timeout),
+        jobs,
+        spy_dir: Some(spy.path().to_path_buf()),
+    };
+    cli::run::run(&plugins, &opts, format, output)
 }

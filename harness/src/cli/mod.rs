@@ -2,5 +2,6 @@
 
 pub mod doctor;
 pub mod exec;
+pub mod run;
 pub mod validate;
 pub mod vectors;

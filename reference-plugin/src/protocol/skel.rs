@@ -35,10 +35,16 @@ pub trait Plugin {
 pub fn run(plugin: &impl Plugin) -> ExitCode {
     let mut stdin = Vec::new();
     let read = std::io::stdin().read_to_end(&mut stdin).map(|_| stdin);
+    let declared = read.as_ref().ok().and_then(|b| declared_version(b));
     let (output, ok) = match handle(plugin, Environment::from_process(), read) {
         Ok(Some(v)) => (Some(v), true),
         Ok(None) => (None, true),
-        Err(e) => {
+        Err(mut e) => {
+            // Errors found before the config is read still answer in its
+            // version when it names one we speak.
+            if e.cni_version.is_none() {
+                e.cni_version = declared.map(|v| v.to_string());
+            }
             eprintln!("{}", e);
             (
                 Some(serde_json::to_value(&e).expect("errors serialise")),
@@ -100,6 +106,16 @@ pub fn handle(
         Command::Version => unreachable!("answered above"),
     };
     out.map_err(stamp)
+}
+
+/// The version a config on stdin declares, if it is JSON and one we speak
+/// (absent means 0.1.0).
+fn declared_version(stdin: &[u8]) -> Option<Version> {
+    let v: Value = serde_json::from_slice(stdin).ok()?;
+    match v.as_object()?.get("cniVersion") {
+        None => Some(Version::V0_1_0),
+        Some(s) => Version::parse(s.as_str()?),
+    }
 }
 
 /// VERSION echoes the input `cniVersion` when it is one we speak (1.0.0+

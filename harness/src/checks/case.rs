@@ -1,0 +1,215 @@
+//! One check in one version against one plugin: the world it builds and the
+//! evidence it keeps.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::observe::{self, ObserveError};
+use crate::profile::{Fill, PluginKind, Profile, ProfileError};
+use crate::runtime::exec::ExecError;
+use crate::runtime::{Attachment, ChainRun, NetworkConfig, Runtime, Step};
+use crate::sandbox::{Sandbox, SandboxError, SandboxOptions};
+use crate::snapshot::Snapshot;
+
+/// The harness could not carry the check out (not the plugin's fault).
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Observe(#[from] ObserveError),
+    #[error("the profile's config does not load: {0}")]
+    Config(String),
+}
+
+pub struct Case {
+    pub plugin_type: String,
+    pub profile: Profile,
+    pub version: String,
+    /// The plugin's own folder first, then the delegates' folders.
+    pub cni_path: Vec<PathBuf>,
+    pub timeout: Duration,
+    /// A folder holding the spy plugin (`cni-spy`), added to CNI_PATH.
+    pub spy_dir: Option<PathBuf>,
+    /// What the plugin printed in the calls that decided the finding.
+    pub evidence: Vec<String>,
+}
+
+/// A sandbox configured for the profile, with one container.
+pub struct World {
+    pub sb: Sandbox,
+    pub fill: Fill,
+    pub net: NetworkConfig,
+}
+
+impl Case {
+    pub fn kind(&self) -> PluginKind {
+        self.profile.kind
+    }
+
+    /// A world with the default fill.
+    pub fn world(&self) -> Result<World, CaseError> {
+        self.world_with(Fill::new(&self.plugin_type))
+    }
+
+    pub fn world_with(&self, fill: Fill) -> Result<World, CaseError> {
+        let master = self.profile.needs_master.then(|| fill.master.clone());
+        let mut sb = Sandbox::new(&SandboxOptions {
+            master,
+            ..Default::default()
+        })?;
+        sb.add_container("ctr")?;
+        let doc = self.profile.network(&self.version, "conformance", &fill)?;
+        let net = NetworkConfig::parse(doc.to_string().as_bytes())
+            .map_err(|e| CaseError::Config(e.to_string()))?;
+        Ok(World { sb, fill, net })
+    }
+
+    pub fn runtime<'a>(&self, w: &'a World) -> Runtime<'a> {
+        let mut path = self.cni_path.clone();
+        path.extend(self.spy_dir.clone());
+        Runtime::new(&w.sb, path, self.timeout)
+    }
+
+    /// ADD through the whole list, every step noted.
+    pub fn add(
+        &mut self,
+        w: &World,
+        rt: &mut Runtime,
+        att: &Attachment,
+    ) -> Result<ChainRun, CaseError> {
+        let run = rt.add(&w.net, att)?;
+        run.steps.iter().for_each(|s| self.note(s));
+        Ok(run)
+    }
+
+    /// DEL through the whole list, every step noted.
+    pub fn del(
+        &mut self,
+        w: &World,
+        rt: &mut Runtime,
+        att: &Attachment,
+    ) -> Result<ChainRun, CaseError> {
+        let run = rt.del(&w.net, att)?;
+        run.steps.iter().for_each(|s| self.note(s));
+        Ok(run)
+    }
+
+    /// For chained plugins: ADD the plugins before the target and return
+    /// their result (the target's `prevResult`); `None` otherwise.
+    pub fn prepare(
+        &mut self,
+        w: &World,
+        rt: &Runtime,
+        att: &Attachment,
+    ) -> Result<Option<Value>, CaseError> {
+        let mut prev = None;
+        for i in 0..w.target() {
+            let step = rt.call(
+                w.net.plugin_type(i),
+                "ADD",
+                w.net.request(i, Some(att), prev.as_ref()),
+                Some(att),
+            )?;
+            self.note(&step);
+            prev = step.outcome.json();
+        }
+        Ok(prev)
+    }
+
+    /// One call of the plugin under test with the runtime's environment for
+    /// `att`, edited: `Some` sets a variable, `None` removes it.
+    pub fn call(
+        &mut self,
+        rt: &Runtime,
+        verb: &str,
+        att: Option<&Attachment>,
+        request: Value,
+        edits: &[(&str, Option<&str>)],
+    ) -> Result<Step, CaseError> {
+        let stdin = serde_json::to_vec(&request).expect("values serialise");
+        self.call_raw(rt, verb, att, &stdin, edits)
+    }
+
+    /// As [`Case::call`], with raw (possibly broken) stdin.
+    pub fn call_raw(
+        &mut self,
+        rt: &Runtime,
+        verb: &str,
+        att: Option<&Attachment>,
+        stdin: &[u8],
+        edits: &[(&str, Option<&str>)],
+    ) -> Result<Step, CaseError> {
+        let mut env = rt.env_for(verb, att);
+        for (k, v) in edits {
+            env.retain(|(name, _)| name != k);
+            if let Some(v) = v {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        let step = rt.invoke_raw(&self.plugin_type, verb, stdin, env)?;
+        self.note(&step);
+        Ok(step)
+    }
+
+    /// Keeps what a call printed, for the report.
+    pub fn note(&mut self, step: &Step) {
+        let mut line = format!("{} {}: {}", step.plugin, step.verb, step.outcome.exit);
+        let out = step.outcome.stdout_text();
+        if !out.trim().is_empty() {
+            line.push_str(&format!("; stdout: {}", out.trim()));
+        }
+        let err = step.outcome.stderr_text();
+        if !err.trim().is_empty() {
+            line.push_str(&format!("; stderr: {}", err.trim()));
+        }
+        self.evidence.push(line);
+    }
+}
+
+impl World {
+    /// The attachment of container `c`.
+    pub fn attachment(&self, c: usize, container_id: &str, ifname: &str) -> Attachment {
+        Attachment {
+            container_id: container_id.into(),
+            ifname: ifname.into(),
+            netns: self.sb.container(c).proc_path(),
+            args: Vec::new(),
+            capability_args: Default::default(),
+        }
+    }
+
+    /// The default attachment: container 0, `c1`, `eth0`.
+    pub fn att(&self) -> Attachment {
+        self.attachment(0, "c1", "eth0")
+    }
+
+    /// Index of the plugin under test in the list (the last one).
+    pub fn target(&self) -> usize {
+        self.net.plugins.len() - 1
+    }
+
+    /// The request the plugin under test receives.
+    pub fn request(&self, att: Option<&Attachment>, prev: Option<&Value>) -> Value {
+        self.net.request(self.target(), att, prev)
+    }
+
+    pub fn snapshot(&self) -> Result<Snapshot, CaseError> {
+        Ok(observe::capture(&self.sb)?)
+    }
+
+    /// Kernel changes (state files excluded) between two snapshots.
+    pub fn kernel_changes(&self, before: &Snapshot, after: &Snapshot) -> Vec<String> {
+        observe::changes(before, after)
+            .into_iter()
+            .filter(|c| !c.scope.starts_with("state") && !c.subject.starts_with("neighbour"))
+            .map(|c| c.to_string())
+            .collect()
+    }
+}

@@ -1,0 +1,125 @@
+//! Proof that the checks catch bugs: every deliberately broken plugin in
+//! tests/broken makes the check it targets fail (or warn, for SHOULD
+//! checks), while the unbroken reference plugins pass them all (the full
+//! run in tests/suite.rs).
+//!
+//! Each broken plugin is a small wrapper around a reference plugin; its
+//! header says which check it breaks, as which plugin type and in which
+//! version.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cni_conformance::suite::{self, RunOptions, Status};
+use tempfile::TempDir;
+
+struct Broken {
+    name: String,
+    check: String,
+    plugin_type: String,
+    version: String,
+    script: PathBuf,
+}
+
+fn broken_set() -> Vec<Broken> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken");
+    let mut set: Vec<Broken> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|script| {
+            let text = fs::read_to_string(&script).unwrap();
+            let header = text
+                .lines()
+                .find(|l| l.starts_with("# breaks:"))
+                .unwrap_or_else(|| panic!("{} has no header", script.display()));
+            let field = |key: &str| {
+                let rest = header
+                    .split(&format!("{key}:"))
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("{header}: no {key}"));
+                rest.split_whitespace().next().unwrap().to_string()
+            };
+            Broken {
+                name: script.file_name().unwrap().to_string_lossy().into_owned(),
+                check: field("breaks"),
+                plugin_type: field("type"),
+                version: field("version"),
+                script,
+            }
+        })
+        .collect();
+    set.sort_by(|a, b| a.name.cmp(&b.name));
+    set
+}
+
+fn reference_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_cni-conformance"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    assert!(
+        dir.join("macvlan").is_file(),
+        "build the reference plugins: cargo test --workspace"
+    );
+    dir
+}
+
+/// A plugin folder: the wrapper under the plugin's name, the real plugin
+/// beside it as `<name>.real`, and the other reference plugin as delegate.
+fn install(b: &Broken) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let reference = reference_dir();
+    fs::copy(&b.script, dir.path().join(&b.plugin_type)).unwrap();
+    for name in ["macvlan", "host-local"] {
+        let target = if name == b.plugin_type {
+            format!("{name}.real")
+        } else {
+            name.to_string()
+        };
+        std::os::unix::fs::symlink(reference.join(name), dir.path().join(target)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn every_broken_plugin_trips_its_check() {
+    let set = broken_set();
+    assert!(set.len() >= 15, "only {} broken plugins", set.len());
+    let distinct: std::collections::BTreeSet<&str> = set.iter().map(|b| b.check.as_str()).collect();
+    assert!(
+        distinct.len() >= 15,
+        "only {} distinct checks are targeted",
+        distinct.len()
+    );
+    let mut missed = Vec::new();
+    for b in &set {
+        let dir = install(b);
+        let opts = RunOptions {
+            cni_path: vec![],
+            profile: None,
+            versions: Some(vec![b.version.clone()]),
+            filter: Some(b.check.clone()),
+            timeout: Duration::from_secs(20),
+            jobs: 1,
+            spy_dir: None,
+        };
+        let report = suite::run_plugin(&dir.path().join(&b.plugin_type), &opts, &|_| {}).unwrap();
+        let result = report
+            .results
+            .iter()
+            .find(|r| r.id == b.check && r.version == b.version);
+        match result.map(|r| r.status) {
+            Some(Status::Fail | Status::Warn) => {}
+            other => missed.push(format!(
+                "{}: {} at {} gave {other:?}",
+                b.name, b.check, b.version
+            )),
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "broken plugins not caught:\n{}",
+        missed.join("\n")
+    );
+}
