@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::checks::{self, Case, CaseError, Check, Finding, Level};
-use crate::profile::{Profile, ProfileError};
+use crate::profile::{PluginKind, Profile, ProfileError};
 use crate::runtime::Runtime;
 use crate::sandbox::{Sandbox, SandboxError, SandboxOptions};
 
@@ -180,7 +180,16 @@ pub fn run_plugin(
         {
             continue;
         }
-        for v in versions.iter().filter(|v| check.applies(v, profile.kind)) {
+        // Chained plugins need a list, which exists from 0.3.0 on.
+        let chain_ok = |v: &str| {
+            profile.kind != PluginKind::Chained
+                || crate::runtime::config::version_key(v)
+                    >= crate::runtime::config::version_key("0.3.0")
+        };
+        for v in versions
+            .iter()
+            .filter(|v| check.applies(v, profile.kind) && chain_ok(v))
+        {
             queue.push_back((i, v.clone()));
         }
     }
