@@ -36,6 +36,10 @@ pub struct Profile {
     /// For chained plugins: the plugin config that runs before it.
     #[serde(default)]
     pub preceding: Option<String>,
+    /// State files that are the plugin's bookkeeping, not an attachment's,
+    /// and may stay after DEL (file-name patterns, `*` a wildcard).
+    #[serde(default)]
+    pub bookkeeping: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +95,7 @@ const BUILT_IN: [(&str, &str); 6] = [
 kind = "interface"
 needs_master = true
 config = '{"type": "{{type}}", "master": "{{master}}", "ipam": {"type": "host-local", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
+bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
 "#,
     ),
     (
@@ -98,6 +103,7 @@ config = '{"type": "{{type}}", "master": "{{master}}", "ipam": {"type": "host-lo
         r#"name = "host-local"
 kind = "ipam"
 config = '{"type": "{{type}}", "ipam": {"type": "{{type}}", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
+bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
 "#,
     ),
     (
@@ -105,6 +111,7 @@ config = '{"type": "{{type}}", "ipam": {"type": "{{type}}", "subnet": "{{subnet}
         r#"name = "bridge"
 kind = "interface"
 config = '{"type": "{{type}}", "bridge": "cni-conf0", "isGateway": true, "ipam": {"type": "host-local", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
+bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
 "#,
     ),
     (
@@ -112,6 +119,7 @@ config = '{"type": "{{type}}", "bridge": "cni-conf0", "isGateway": true, "ipam":
         r#"name = "ptp"
 kind = "interface"
 config = '{"type": "{{type}}", "ipam": {"type": "host-local", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
+bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
 "#,
     ),
     (
@@ -127,11 +135,33 @@ config = '{"type": "{{type}}", "ipam": {"type": "{{type}}", "addresses": [{"addr
 kind = "chained"
 config = '{"type": "{{type}}", "sysctl": {"net.ipv4.conf.eth0.arp_notify": "1"}}'
 preceding = '{"type": "ptp", "ipam": {"type": "host-local", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
+bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
 "#,
     ),
 ];
 
+/// `*` matches any run of characters; nothing else is special.
+fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+        }
+    }
+}
+
 impl Profile {
+    /// Whether a state file (its last path component) is bookkeeping.
+    pub fn is_bookkeeping(&self, path: &str) -> bool {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        self.bookkeeping.iter().any(|p| matches(p, name))
+    }
+
+    /// Whether the profile draws addresses from `{{subnet}}`.
+    pub fn has_pool(&self) -> bool {
+        self.config.contains("{{subnet}}")
+    }
+
     pub fn built_in(name: &str) -> Result<Profile, ProfileError> {
         let (_, text) = BUILT_IN
             .iter()
@@ -211,5 +241,10 @@ mod tests {
             .unwrap();
         assert_eq!(tuning["plugins"][0]["type"], "ptp");
         assert_eq!(Fill::new("x").gateway(), "10.88.0.1");
+        let hl = Profile::built_in("host-local").unwrap();
+        assert!(
+            hl.is_bookkeeping("cni/networks/n/last_reserved_ip.0") && hl.is_bookkeeping("x/lock")
+        );
+        assert!(!hl.is_bookkeeping("cni/networks/n/10.88.0.2"));
     }
 }

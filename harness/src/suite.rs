@@ -186,10 +186,16 @@ pub fn run_plugin(
                 || crate::runtime::config::version_key(v)
                     >= crate::runtime::config::version_key("0.3.0")
         };
-        for v in versions
+        let applicable: Vec<&String> = versions
             .iter()
             .filter(|v| check.applies(v, profile.kind) && chain_ok(v))
-        {
+            .collect();
+        // Costly checks whose subject does not vary by version run once.
+        let chosen = match (check.once, applicable.last()) {
+            (true, Some(newest)) => vec![*newest],
+            _ => applicable,
+        };
+        for v in chosen {
             queue.push_back((i, v.clone()));
         }
     }

@@ -16,7 +16,7 @@ use tempfile::TempDir;
 
 struct Broken {
     name: String,
-    check: String,
+    checks: Vec<String>,
     plugin_type: String,
     version: String,
     script: PathBuf,
@@ -42,7 +42,7 @@ fn broken_set() -> Vec<Broken> {
             };
             Broken {
                 name: script.file_name().unwrap().to_string_lossy().into_owned(),
-                check: field("breaks"),
+                checks: field("breaks").split(',').map(str::to_string).collect(),
                 plugin_type: field("type"),
                 version: field("version"),
                 script,
@@ -86,40 +86,67 @@ fn install(b: &Broken) -> TempDir {
 fn every_broken_plugin_trips_its_check() {
     let set = broken_set();
     assert!(set.len() >= 15, "only {} broken plugins", set.len());
-    let distinct: std::collections::BTreeSet<&str> = set.iter().map(|b| b.check.as_str()).collect();
+    let distinct: std::collections::BTreeSet<&str> = set
+        .iter()
+        .flat_map(|b| b.checks.iter().map(String::as_str))
+        .collect();
     assert!(
         distinct.len() >= 15,
         "only {} distinct checks are targeted",
         distinct.len()
     );
-    let mut missed = Vec::new();
-    for b in &set {
-        let dir = install(b);
-        let opts = RunOptions {
-            cni_path: vec![],
-            profile: None,
-            versions: Some(vec![b.version.clone()]),
-            filter: Some(b.check.clone()),
-            timeout: Duration::from_secs(20),
-            jobs: 1,
-            spy_dir: None,
-        };
-        let report = suite::run_plugin(&dir.path().join(&b.plugin_type), &opts, &|_| {}).unwrap();
-        let result = report
-            .results
-            .iter()
-            .find(|r| r.id == b.check && r.version == b.version);
-        match result.map(|r| r.status) {
-            Some(Status::Fail | Status::Warn) => {}
-            other => missed.push(format!(
-                "{}: {} at {} gave {other:?}",
-                b.name, b.check, b.version
-            )),
-        }
-    }
+    let spy = TempDir::new().unwrap();
+    cni_conformance::spy::install(spy.path(), Path::new(env!("CARGO_BIN_EXE_cni-conformance")))
+        .unwrap();
+    let cases: Vec<(&Broken, &String)> = set
+        .iter()
+        .flat_map(|b| b.checks.iter().map(move |c| (b, c)))
+        .collect();
+    // Two at a time, like the run itself.
+    let missed: Vec<String> = cases
+        .chunks(2)
+        .flat_map(|pair| {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = pair
+                    .iter()
+                    .map(|(b, check)| s.spawn(|| trips(b, check, spy.path())))
+                    .collect();
+                handles
+                    .into_iter()
+                    .filter_map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
     assert!(
         missed.is_empty(),
         "broken plugins not caught:\n{}",
         missed.join("\n")
     );
+}
+
+/// `None` when `check` fails (or warns) on the broken plugin `b`.
+fn trips(b: &Broken, check: &str, spy_dir: &Path) -> Option<String> {
+    let dir = install(b);
+    let opts = RunOptions {
+        cni_path: vec![],
+        profile: None,
+        versions: Some(vec![b.version.clone()]),
+        filter: Some(check.to_string()),
+        timeout: Duration::from_secs(20),
+        jobs: 1,
+        spy_dir: Some(spy_dir.to_path_buf()),
+    };
+    let report = suite::run_plugin(&dir.path().join(&b.plugin_type), &opts, &|_| {}).unwrap();
+    let result = report
+        .results
+        .iter()
+        .find(|r| r.id == check && r.version == b.version);
+    match result.map(|r| r.status) {
+        Some(Status::Fail | Status::Warn) => None,
+        other => Some(format!(
+            "{}: {check} at {} gave {other:?}",
+            b.name, b.version
+        )),
+    }
 }

@@ -112,20 +112,43 @@ fn upstream_plugins_complete_with_their_known_deviations() {
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let mut failing: Vec<String> = report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["status"] == "fail")
-        .map(|r| {
-            format!(
-                "{} {}",
-                r["plugin"].as_str().unwrap(),
-                r["id"].as_str().unwrap()
-            )
-        })
-        .collect();
-    failing.dedup();
-    // Each is a real upstream deviation, listed in the README.
-    assert_eq!(failing, ["macvlan check.tolerates-additions"]);
+    let results = report["results"].as_array().unwrap();
+    let with = |status: &str| -> std::collections::BTreeSet<String> {
+        results
+            .iter()
+            .filter(|r| r["status"] == status)
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["plugin"].as_str().unwrap(),
+                    r["id"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    // Each is a real upstream deviation, listed in the README. Whether a
+    // kill lands inside upstream's unprotected windows varies from run to
+    // run, so the fault check may or may not be among them.
+    let known: std::collections::BTreeSet<String> = [
+        "macvlan check.tolerates-additions",
+        "macvlan fault.kill-during-add",
+        "host-local fault.kill-during-add",
+    ]
+    .map(String::from)
+    .into();
+    let failing = with("fail");
+    assert!(
+        failing.contains("macvlan check.tolerates-additions"),
+        "{failing:?}"
+    );
+    assert!(
+        failing.is_subset(&known),
+        "unexpected upstream failures: {failing:?}"
+    );
+    // The link upstream macvlan leaks when IPAM fails.
+    assert!(
+        with("warn").contains("macvlan add.rollback"),
+        "{:?}",
+        with("warn")
+    );
 }

@@ -59,12 +59,19 @@ impl Case {
     }
 
     pub fn world_with(&self, fill: Fill) -> Result<World, CaseError> {
+        self.world_n(fill, 1)
+    }
+
+    /// A world with `containers` container namespaces.
+    pub fn world_n(&self, fill: Fill, containers: usize) -> Result<World, CaseError> {
         let master = self.profile.needs_master.then(|| fill.master.clone());
         let mut sb = Sandbox::new(&SandboxOptions {
             master,
             ..Default::default()
         })?;
-        sb.add_container("ctr")?;
+        for i in 0..containers {
+            sb.add_container(&format!("ctr{i}"))?;
+        }
         let doc = self.profile.network(&self.version, "conformance", &fill)?;
         let net = NetworkConfig::parse(doc.to_string().as_bytes())
             .map_err(|e| CaseError::Config(e.to_string()))?;
@@ -202,6 +209,22 @@ impl World {
 
     pub fn snapshot(&self) -> Result<Snapshot, CaseError> {
         Ok(observe::capture(&self.sb)?)
+    }
+
+    /// Everything an attachment left behind between two snapshots: kernel
+    /// objects and state files, except neighbours (learnt by traffic),
+    /// folders and the profile's bookkeeping files.
+    pub fn leaks(&self, profile: &Profile, before: &Snapshot, after: &Snapshot) -> Vec<String> {
+        observe::changes(before, after)
+            .into_iter()
+            .filter(|c| !c.subject.starts_with("neighbour"))
+            .filter(|c| {
+                !c.scope.starts_with("state")
+                    || !(c.detail.contains("directory")
+                        || profile.is_bookkeeping(c.subject.trim_start_matches("file ")))
+            })
+            .map(|c| c.to_string())
+            .collect()
     }
 
     /// Kernel changes (state files excluded) between two snapshots.

@@ -69,6 +69,9 @@ pub struct Check {
     /// For IPAM plugins the requirement is only a SHOULD (they are not
     /// called by runtimes directly).
     pub ipam_should: bool,
+    /// Run in the newest applicable version only (costly checks whose
+    /// subject does not change with the version).
+    pub once: bool,
 }
 
 pub const ALL_KINDS: &[PluginKind] =
@@ -98,6 +101,7 @@ pub fn check(
         run: Some(run),
         not_yet: None,
         ipam_should: false,
+        once: false,
     }
 }
 
@@ -139,6 +143,11 @@ impl Check {
 
     pub fn ipam_should(mut self) -> Check {
         self.ipam_should = true;
+        self
+    }
+
+    pub fn once(mut self) -> Check {
+        self.once = true;
         self
     }
 

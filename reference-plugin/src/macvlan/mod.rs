@@ -1,10 +1,10 @@
 //! The reference macvlan plugin.
 //!
 //! ADD validates everything first (config, IPAM binary, namespace, master,
-//! interface name), then creates the link under a temporary name straight
-//! into the container, renames it, delegates IPAM, configures and brings it
-//! up. Any failure after the link or the IPAM call exists undoes both, so a
-//! failed ADD leaves nothing behind.
+//! interface name), then creates the link under its final name straight
+//! into the container while IPAM runs, configures it and brings it up. Any
+//! failure after the link or the IPAM call exists undoes both, so a failed
+//! ADD leaves nothing behind.
 
 pub mod config;
 
@@ -154,17 +154,19 @@ impl Plugin for Macvlan {
             }
             None => None,
         };
-        let made = create_link(master_sock, &conf, &master, &netns).and_then(|temp| {
-            let l = link::by_name(&mut ctr, &temp)
+        let made = create_link(master_sock, &conf, &master, &netns, ifname).and_then(|made_as| {
+            let l = link::by_name(&mut ctr, &made_as)
                 .map_err(kernel)?
                 .ok_or_else(|| {
                     CniError::new(
                         code::KERNEL_FAILURE,
-                        format!("the new link {temp} vanished"),
+                        format!("the new link {made_as} vanished"),
                     )
                 })?;
             undo.link = Some(l.index);
-            link::rename(&mut ctr, l.index, ifname).map_err(kernel)?;
+            if made_as != ifname {
+                link::rename(&mut ctr, l.index, ifname).map_err(kernel)?;
+            }
             Ok(l)
         });
         let ipam_result = running.map(|r| r.finish_add(version)).transpose();
@@ -251,17 +253,20 @@ impl Plugin for Macvlan {
     }
 }
 
-/// Creates the macvlan under a temporary name, already in the container
-/// (a temporary name, because the final one may exist where the kernel
-/// first registers the device). Returns that name.
+/// Creates the macvlan straight into the container under its final name,
+/// so that whenever the plugin is killed, DEL finds it by `CNI_IFNAME`.
+/// Kernels that register the device in the runtime's namespace first
+/// refuse a name taken there (EEXIST); only then does it fall back to a
+/// temporary name, renamed afterwards. Returns the name it was made with.
 fn create_link(
     sock: &mut Socket,
     conf: &MacvlanConfig,
     master: &Link,
     netns: &Netns,
+    ifname: &str,
 ) -> Result<String, CniError> {
-    for _ in 0..3 {
-        let name = temp_name();
+    let names = std::iter::once(ifname.to_string()).chain((0..3).map(|_| temp_name()));
+    for name in names {
         let spec = MacvlanSpec {
             name: &name,
             master: master.index,
@@ -288,7 +293,7 @@ fn create_link(
     }
     Err(CniError::new(
         code::TRY_AGAIN_LATER,
-        "could not find a free temporary interface name",
+        "could not find a free interface name to create the link with",
     ))
 }
 
