@@ -66,11 +66,13 @@ fn reference_dir() -> PathBuf {
 }
 
 /// A plugin folder: the wrapper under the plugin's name, the real plugin
-/// beside it as `<name>.real`, and the other reference plugin as delegate.
+/// beside it as `<name>.real`, the other reference plugin as delegate, and
+/// the spy (a well-behaved chained plugin to break).
 fn install(b: &Broken) -> TempDir {
     let dir = TempDir::new().unwrap();
     let reference = reference_dir();
     fs::copy(&b.script, dir.path().join(&b.plugin_type)).unwrap();
+    cni_conformance::spy::install(dir.path(), Path::new(env!("CARGO_BIN_EXE_cni-conformance"))).unwrap();
     for name in ["macvlan", "host-local"] {
         let target = if name == b.plugin_type {
             format!("{name}.real")
@@ -129,7 +131,8 @@ fn every_broken_plugin_trips_its_check() {
 fn trips(b: &Broken, check: &str, spy_dir: &Path) -> Option<String> {
     let dir = install(b);
     let opts = RunOptions {
-        cni_path: vec![],
+        // The chained profile's preceding plugin (ptp) comes from upstream.
+        cni_path: vec![PathBuf::from("/usr/lib/cni")],
         profile: None,
         versions: Some(vec![b.version.clone()]),
         filter: Some(check.to_string()),
