@@ -72,7 +72,8 @@ fn install(b: &Broken) -> TempDir {
     let dir = TempDir::new().unwrap();
     let reference = reference_dir();
     fs::copy(&b.script, dir.path().join(&b.plugin_type)).unwrap();
-    cni_conformance::spy::install(dir.path(), Path::new(env!("CARGO_BIN_EXE_cni-conformance"))).unwrap();
+    cni_conformance::spy::install(dir.path(), Path::new(env!("CARGO_BIN_EXE_cni-conformance")))
+        .unwrap();
     for name in ["macvlan", "host-local"] {
         let target = if name == b.plugin_type {
             format!("{name}.real")

@@ -211,22 +211,6 @@ impl World {
         Ok(observe::capture(&self.sb)?)
     }
 
-    /// Everything an attachment left behind between two snapshots: kernel
-    /// objects and state files, except neighbours (learnt by traffic),
-    /// folders and the profile's bookkeeping files.
-    pub fn leaks(&self, profile: &Profile, before: &Snapshot, after: &Snapshot) -> Vec<String> {
-        observe::changes(before, after)
-            .into_iter()
-            .filter(|c| !c.subject.starts_with("neighbour"))
-            .filter(|c| {
-                !c.scope.starts_with("state")
-                    || !(c.detail.contains("directory")
-                        || profile.is_bookkeeping(c.subject.trim_start_matches("file ")))
-            })
-            .map(|c| c.to_string())
-            .collect()
-    }
-
     /// Kernel changes (state files excluded) between two snapshots.
     pub fn kernel_changes(&self, before: &Snapshot, after: &Snapshot) -> Vec<String> {
         observe::changes(before, after)
@@ -235,4 +219,20 @@ impl World {
             .map(|c| c.to_string())
             .collect()
     }
+}
+
+/// Everything an attachment left behind between two snapshots: kernel
+/// objects and state files, except neighbours (learnt by traffic),
+/// folders and the profile's bookkeeping files.
+pub fn leaks(profile: &Profile, before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    observe::changes(before, after)
+        .into_iter()
+        .filter(|c| !c.subject.starts_with("neighbour"))
+        .filter(|c| {
+            !c.scope.starts_with("state")
+                || !(c.detail.contains("directory")
+                    || profile.is_bookkeeping(c.subject.trim_start_matches("file ")))
+        })
+        .map(|c| c.to_string())
+        .collect()
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::case::World;
+use super::case::{World, leaks};
 use super::{Case, CaseError, Check, Finding, Level, check, not_yet};
 use crate::profile::{Fill, PluginKind};
 use crate::runtime::{Attachment, ErrorObject, NetworkConfig, Runtime};
@@ -82,7 +82,7 @@ fn leak_after_del(case: &mut Case) -> Result<Finding, CaseError> {
         ));
     }
     Ok(leaks_finding(
-        w.leaks(&case.profile, &before, &w.snapshot()?),
+        leaks(&case.profile, &before, &w.snapshot()?),
         "nothing left behind",
     ))
 }
@@ -130,9 +130,8 @@ fn leak_after_failed_add(case: &mut Case) -> Result<Finding, CaseError> {
             "ADD succeeded in an exhausted pool".into(),
         ));
     }
-    let w = case.world()?;
     Ok(leaks_finding(
-        w.leaks(&case.profile, &f.before, &f.after_del),
+        leaks(&case.profile, &f.before, &f.after_del),
         "nothing left after DEL",
     ))
 }
@@ -146,9 +145,8 @@ fn add_rollback(case: &mut Case) -> Result<Finding, CaseError> {
             "ADD did not fail (see leak.after-failed-add)".into(),
         ));
     }
-    let w = case.world()?;
     Ok(leaks_finding(
-        w.leaks(&case.profile, &f.before, &f.after_add),
+        leaks(&case.profile, &f.before, &f.after_add),
         "the failed ADD rolled back by itself",
     ))
 }
@@ -354,7 +352,7 @@ fn chain_failing_middle(case: &mut Case) -> Result<Finding, CaseError> {
     del.steps.iter().for_each(|s| case.note(s));
     let calls = spy_calls(&log);
     let target_del = del.steps.iter().find(|s| s.plugin == case.plugin_type);
-    let left = w.leaks(&case.profile, &before, &w.snapshot()?);
+    let left = leaks(&case.profile, &before, &w.snapshot()?);
     Ok(if add.succeeded() {
         Finding::Skip("the failing spy did not fail".into())
     } else if !del.succeeded() {
@@ -770,7 +768,7 @@ fn kill_during_add(case: &mut Case) -> Result<Finding, CaseError> {
                 del.outcome.stdout_text().trim()
             )));
         }
-        let left = w.leaks(&case.profile, &before, &w.snapshot()?);
+        let left = leaks(&case.profile, &before, &w.snapshot()?);
         if !left.is_empty() {
             return Ok(Finding::Deviation(format!(
                 "killed at {d:?}, then DEL, left: {}",
