@@ -521,17 +521,14 @@ fn check_tolerates(case: &mut Case) -> Result<Finding, CaseError> {
         Scope::Container(0),
         &["route", "add", "blackhole", "198.51.100.0/24"],
     )?;
-    if prev.get("ips").is_some()
-        || prev.get("interfaces").is_some()
-        || case.version.as_str() >= "0.3.0"
-    {
-        let interfaces = prev["interfaces"].as_array().cloned().unwrap_or_default();
+    // Only list-shaped results (0.3.0+) can carry another interface.
+    if a.w.net.version_at_least("0.3.0") {
+        let mut interfaces = prev["interfaces"].as_array().cloned().unwrap_or_default();
         let idx = interfaces.len();
-        let mut interfaces = interfaces;
         interfaces.push(json!({"name": "hostdummy0", "mac": "c2:00:00:00:00:aa"}));
         prev["interfaces"] = Value::Array(interfaces);
         let mut ip = json!({"address": "192.0.2.99/24", "interface": idx});
-        if ["0.3.0", "0.3.1", "0.4.0"].contains(&case.version.as_str()) {
+        if !a.w.net.version_at_least("1.0.0") {
             ip["version"] = json!("4");
         }
         let mut ips = prev["ips"].as_array().cloned().unwrap_or_default();

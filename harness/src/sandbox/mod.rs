@@ -17,7 +17,6 @@
 
 pub mod spawn;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -476,16 +475,4 @@ fn start_keeper(
     let keeper = Holder::start("sandbox keeper", prelude(""))
         .or_else(|_| Holder::start("sandbox keeper", prelude(",userxattr")))?;
     Ok((keeper, overlays))
-}
-
-/// Labels for the namespaces of a sandbox, as snapshots name them.
-pub fn scope_labels(sb: &Sandbox) -> HashMap<String, Scope> {
-    let mut m = HashMap::from([("host".to_string(), Scope::Host)]);
-    if sb.has_peer() {
-        m.insert("peer".into(), Scope::Peer);
-    }
-    for (i, c) in sb.containers().iter().enumerate() {
-        m.insert(format!("container {}", c.name), Scope::Container(i));
-    }
-    m
 }
