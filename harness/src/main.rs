@@ -22,37 +22,7 @@ struct Cli {
 enum Cmd {
     /// Run the conformance checks (the default). Without --plugin, the
     /// reference plugins that sit beside this binary.
-    Run {
-        /// A plugin binary to judge; repeat for several.
-        #[arg(long)]
-        plugin: Vec<PathBuf>,
-        /// A built-in profile (macvlan, host-local, bridge, ptp, static,
-        /// tuning) or a TOML file; default: named like the plugin.
-        #[arg(long)]
-        profile: Option<String>,
-        /// Folders with delegates (IPAM, a preceding plugin), ':'-separated;
-        /// the plugin's own folder comes first.
-        #[arg(long)]
-        cni_path: Option<String>,
-        /// Only these versions, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        versions: Option<Vec<String>>,
-        /// Only checks whose ID contains this text.
-        #[arg(long)]
-        filter: Option<String>,
-        /// Seconds each plugin call may take.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
-        /// Checks run in parallel, each in its own sandbox.
-        #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
-        jobs: usize,
-        /// human, json or junit.
-        #[arg(long, default_value = "human")]
-        format: String,
-        /// Write the report here instead of stdout.
-        #[arg(long)]
-        output: Option<PathBuf>,
-    },
+    Run(RunArgs),
     /// List every check: ID, level, versions, clause.
     List {
         #[arg(long)]
@@ -113,6 +83,40 @@ enum Cmd {
         #[arg(long)]
         cni_path: Option<String>,
     },
+}
+
+/// What `run` takes; also the defaults of a bare `cni-conformance`.
+#[derive(Parser)]
+struct RunArgs {
+    /// A plugin binary to judge; repeat for several.
+    #[arg(long)]
+    plugin: Vec<PathBuf>,
+    /// A built-in profile (macvlan, host-local, bridge, ptp, static,
+    /// tuning) or a TOML file; default: named like the plugin.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Folders with delegates (IPAM, a preceding plugin), ':'-separated;
+    /// the plugin's own folder comes first.
+    #[arg(long)]
+    cni_path: Option<String>,
+    /// Only these versions, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    versions: Option<Vec<String>>,
+    /// Only checks whose ID contains this text.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Seconds each plugin call may take.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Checks run in parallel, each in its own sandbox.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
+    jobs: usize,
+    /// human, json or junit.
+    #[arg(long, default_value = "human")]
+    format: String,
+    /// Write the report here instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -207,20 +211,8 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
             cli::vectors::vectors(plugin, dir, here.parent().context("binary has no folder")?)
         }
         Some(Cmd::List { .. }) => unreachable!("handled before namespaces"),
-        Some(Cmd::Run {
-            plugin,
-            profile,
-            cni_path,
-            versions,
-            filter,
-            timeout,
-            jobs,
-            format,
-            output,
-        }) => run_suite(
-            plugin, profile, cni_path, versions, filter, timeout, jobs, &format, output,
-        ),
-        None => run_suite(vec![], None, None, None, None, 60, 2, "human", None),
+        Some(Cmd::Run(args)) => run_suite(args),
+        None => run_suite(RunArgs::parse_from(["run"])),
     }
 }
 
@@ -233,18 +225,18 @@ fn spy_dir() -> Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_suite(
-    plugins: Vec<PathBuf>,
-    profile: Option<String>,
-    cni_path: Option<String>,
-    versions: Option<Vec<String>>,
-    filter: Option<String>,
-    timeout: u64,
-    jobs: usize,
-    format: &str,
-    output: Option<PathBuf>,
-) -> Result<bool> {
+fn run_suite(args: RunArgs) -> Result<bool> {
+    let RunArgs {
+        plugin: plugins,
+        profile,
+        cni_path,
+        versions,
+        filter,
+        timeout,
+        jobs,
+        format,
+        output,
+    } = args;
     let format: cli::run::Format = format.parse()?;
     let here = std::env::current_exe().context("locating this binary")?;
     let dir = here.parent().context("binary has no folder")?.to_path_buf();
