@@ -206,6 +206,8 @@ fn sigterm_removes_the_sandbox() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Held open to the end: the signal, not an end of input, stops it.
+    let _stdin = child.stdin.take();
     let mut lines = BufReader::new(child.stdout.take().unwrap())
         .lines()
         .map(Result::unwrap);

@@ -143,18 +143,45 @@ impl Container {
 /// Sandboxes alive in this process, so a SIGINT/SIGTERM can clean them.
 static LIVE: Mutex<Vec<(u64, Vec<u32>, PathBuf)>> = Mutex::new(Vec::new());
 
+/// Kills a sandbox's processes, waits for them, and removes its folder.
+fn tear_down(pids: &[u32], dir: &Path) {
+    let pids: Vec<nix::unistd::Pid> = pids
+        .iter()
+        .map(|p| nix::unistd::Pid::from_raw(*p as i32))
+        .collect();
+    for pid in &pids {
+        let _ = nix::sys::signal::kill(*pid, nix::sys::signal::SIGKILL);
+    }
+    for pid in &pids {
+        let _ = nix::sys::wait::waitpid(*pid, None);
+    }
+    // The overlays go with the keeper's mount namespace, which the kernel
+    // frees a moment after its last process: until then their work folders
+    // are busy. A bounded retry, not a wait for anything in particular.
+    let mut pause = std::time::Duration::from_millis(2);
+    for _ in 0..10 {
+        // Entries may vanish under it while the kernel cleans up, so judge
+        // by whether the folder is gone, not by what the call returned.
+        let _ = std::fs::remove_dir_all(dir);
+        if !dir.exists() {
+            return;
+        }
+        std::thread::sleep(pause);
+        pause *= 2;
+    }
+}
+
+/// Held while a sandbox is torn down, so a signal arriving meanwhile waits
+/// for the teardown to finish before the process exits.
+static TEARING_DOWN: Mutex<()> = Mutex::new(());
+
 /// Kills every sandbox's processes and removes its folder: for signal
 /// handlers, which cannot run destructors.
 pub fn clean_all_live() {
+    let _busy = TEARING_DOWN.lock().unwrap_or_else(|e| e.into_inner());
     let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
     for (_, pids, dir) in live {
-        for pid in pids {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::SIGKILL,
-            );
-        }
-        let _ = std::fs::remove_dir_all(dir);
+        tear_down(&pids, &dir);
     }
 }
 
@@ -423,9 +450,12 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        let _busy = TEARING_DOWN.lock().unwrap_or_else(|e| e.into_inner());
         LIVE.lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(id, ..)| *id != self.id);
+        // The holders' own drops then find nothing left to do.
+        tear_down(&self.pids(), self.dir.path());
     }
 }
 
