@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::case::{World, leaks};
 use super::{Case, CaseError, Check, Finding, Level, check, not_yet};
 use crate::profile::{Fill, PluginKind};
-use crate::runtime::{Attachment, ErrorObject, NetworkConfig, Runtime};
+use crate::runtime::{Attachment, ErrorObject, NetworkConfig, Runtime, Step};
 use crate::sandbox::Scope;
 use crate::spy;
 
@@ -406,54 +406,89 @@ fn containers(w: &World, n: usize) -> Vec<Attachment> {
         .collect()
 }
 
-fn parallel_add(case: &mut Case) -> Result<Finding, CaseError> {
-    const N: usize = 100;
+/// `n` parallel ADDs in separate containers drawing from `subnet`: the
+/// steps, their results and the addresses handed out; a skip when the
+/// profile has nothing to race for.
+struct Race {
+    w: World,
+    atts: Vec<Attachment>,
+    added: Vec<Step>,
+    results: Vec<Option<Value>>,
+    addresses: Vec<String>,
+}
+
+fn race(case: &mut Case, subnet: &str, n: usize) -> Result<Result<Race, Finding>, CaseError> {
     if case.kind() == PluginKind::Chained {
-        return Ok(Finding::Skip(
+        return Ok(Err(Finding::Skip(
             "a chained plugin has no addresses of its own to race for".into(),
-        ));
+        )));
     }
-    let Some(w) = pool_world(case, "10.86.0.0/24", N)? else {
-        return Ok(Finding::Skip(NO_POOL.into()));
+    let Some(w) = pool_world(case, subnet, n)? else {
+        return Ok(Err(Finding::Skip(NO_POOL.into())));
     };
-    let rt = case.runtime(&w);
-    let atts = containers(&w, N);
-    let added = parallel(case, &rt, &w, "ADD", &atts, &vec![None; N]);
+    let atts = containers(&w, n);
+    let added = {
+        let rt = case.runtime(&w);
+        parallel(case, &rt, &w, "ADD", &atts, &vec![None; n])
+    };
     let results: Vec<Option<Value>> = added
         .iter()
         .map(|s| s.outcome.json().filter(|_| s.outcome.success()))
         .collect();
-    let ok = results.iter().filter(|r| r.is_some()).count();
-    let addresses: Vec<String> = results.iter().flatten().filter_map(first_address).collect();
-    let distinct: HashSet<&String> = addresses.iter().collect();
-    let deleted = parallel(case, &rt, &w, "DEL", &atts, &results);
+    let addresses = results.iter().flatten().filter_map(first_address).collect();
+    Ok(Ok(Race {
+        w,
+        atts,
+        added,
+        results,
+        addresses,
+    }))
+}
+
+impl Race {
+    fn distinct(&self) -> usize {
+        self.addresses.iter().collect::<HashSet<_>>().len()
+    }
+}
+
+fn parallel_add(case: &mut Case) -> Result<Finding, CaseError> {
+    const N: usize = 100;
+    let r = match race(case, "10.86.0.0/24", N)? {
+        Ok(r) => r,
+        Err(skip) => return Ok(skip),
+    };
+    let rt = case.runtime(&r.w);
+    let ok = r.results.iter().filter(|x| x.is_some()).count();
+    let deleted = parallel(case, &rt, &r.w, "DEL", &r.atts, &r.results);
     let del_ok = deleted.iter().filter(|s| s.outcome.success()).count();
     // The pool is whole again: one more container gets an address.
+    let first = &r.atts[0];
     let again = rt.call(
         &case.plugin_type,
         "ADD",
-        w.request(Some(&atts[0]), None),
-        Some(&atts[0]),
+        r.w.request(Some(first), None),
+        Some(first),
     )?;
     rt.call(
         &case.plugin_type,
         "DEL",
-        w.request(Some(&atts[0]), None),
-        Some(&atts[0]),
+        r.w.request(Some(first), None),
+        Some(first),
     )?;
     Ok(if ok != N {
-        let example = added
+        let example = r
+            .added
             .iter()
             .find(|s| !s.outcome.success())
             .map(|s| s.outcome.stdout_text());
         Finding::Deviation(format!(
             "{ok} of {N} parallel ADDs succeeded; e.g. {example:?}"
         ))
-    } else if distinct.len() != addresses.len() {
+    } else if r.distinct() != r.addresses.len() {
         Finding::Deviation(format!(
             "{} addresses handed out for {} ADDs",
-            distinct.len(),
-            addresses.len()
+            r.distinct(),
+            r.addresses.len()
         ))
     } else if del_ok != N {
         Finding::Deviation(format!("{del_ok} of {N} parallel DELs succeeded"))
@@ -468,24 +503,12 @@ fn parallel_add(case: &mut Case) -> Result<Finding, CaseError> {
 
 fn small_range(case: &mut Case) -> Result<Finding, CaseError> {
     const N: usize = 20;
-    if case.kind() == PluginKind::Chained {
-        return Ok(Finding::Skip(
-            "a chained plugin has no addresses of its own to race for".into(),
-        ));
-    }
-    let Some(w) = pool_world(case, "10.85.0.0/28", N)? else {
-        return Ok(Finding::Skip(NO_POOL.into()));
+    let r = match race(case, "10.85.0.0/28", N)? {
+        Ok(r) => r,
+        Err(skip) => return Ok(skip),
     };
-    let rt = case.runtime(&w);
-    let atts = containers(&w, N);
-    let added = parallel(case, &rt, &w, "ADD", &atts, &vec![None; N]);
-    let results: Vec<Option<Value>> = added
-        .iter()
-        .map(|s| s.outcome.json().filter(|_| s.outcome.success()))
-        .collect();
-    let addresses: Vec<String> = results.iter().flatten().filter_map(first_address).collect();
-    let distinct: HashSet<&String> = addresses.iter().collect();
-    let unclean = added
+    let unclean = r
+        .added
         .iter()
         .filter(|s| {
             !s.outcome.success()
@@ -496,22 +519,23 @@ fn small_range(case: &mut Case) -> Result<Finding, CaseError> {
                     .is_none()
         })
         .count();
-    parallel(case, &rt, &w, "DEL", &atts, &results);
-    Ok(if distinct.len() != addresses.len() {
+    let rt = case.runtime(&r.w);
+    parallel(case, &rt, &r.w, "DEL", &r.atts, &r.results);
+    Ok(if r.distinct() != r.addresses.len() {
         Finding::Deviation(format!(
             "{} distinct addresses for {} successful ADDs",
-            distinct.len(),
-            addresses.len()
+            r.distinct(),
+            r.addresses.len()
         ))
-    } else if addresses.len() == N {
+    } else if r.addresses.len() == N {
         Finding::Deviation(format!("a /28 handed out {N} addresses"))
     } else if unclean > 0 {
         Finding::Deviation(format!("{unclean} failed ADDs printed no error object"))
     } else {
         Finding::Pass(format!(
             "{} ADDs succeeded with distinct addresses, {} failed cleanly",
-            addresses.len(),
-            N - addresses.len()
+            r.addresses.len(),
+            N - r.addresses.len()
         ))
     })
 }
