@@ -2,9 +2,10 @@
 //! (a symlink in a sandbox's plugin folder). It records every invocation it
 //! receives (verb, `CNI_*` environment, stdin) as one JSON line in the file
 //! named by `CNI_SPY_LOG`, and behaves as a well-mannered chained plugin:
-//! ADD passes `prevResult` through, the other verbs print nothing. A config
-//! key `spyFailOn` (a list of verbs) makes it fail those verbs with code 100,
-//! for chains whose middle plugin fails.
+//! ADD passes `prevResult` through, the other verbs print nothing. Options:
+//! `spyFailOn` (a list of verbs) makes it fail those verbs with code 100;
+//! `spyResult` is what ADD answers instead (an IPAM result, when the spy
+//! stands in as a delegated IPAM plugin: then its options sit in `ipam`).
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -58,9 +59,15 @@ pub fn main() -> ExitCode {
         .and_then(|c| c.get("cniVersion")?.as_str())
         .unwrap_or("0.1.0")
         .to_string();
-    let fail_on = config
-        .as_ref()
-        .and_then(|c| c.get("spyFailOn")?.as_array().cloned())
+    // Options sit beside `type`: at the top for a plugin of a list, under
+    // `ipam` when the spy is a delegated IPAM plugin.
+    let options = config.as_ref().map(|c| match c.get("ipam") {
+        Some(ipam) if ipam.get("type").and_then(Value::as_str) == Some(NAME) => ipam.clone(),
+        _ => c.clone(),
+    });
+    let option = |key: &str| options.as_ref().and_then(|o| o.get(key).cloned());
+    let fail_on = option("spyFailOn")
+        .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
     if fail_on.iter().any(|v| v.as_str() == Some(command.as_str())) {
         println!(
@@ -75,11 +82,12 @@ pub fn main() -> ExitCode {
             json!({"cniVersion": version, "supportedVersions": ["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]})
         ),
         "ADD" => {
-            let out = match config.as_ref().and_then(|c| c.get("prevResult")) {
-                Some(prev) => {
-                    let mut prev = prev.clone();
-                    prev["cniVersion"] = json!(version);
-                    prev
+            let given = option("spyResult")
+                .or_else(|| config.as_ref().and_then(|c| c.get("prevResult").cloned()));
+            let out = match given {
+                Some(mut r) => {
+                    r["cniVersion"] = json!(version);
+                    r
                 }
                 None => json!({"cniVersion": version, "dns": {}}),
             };

@@ -7,6 +7,7 @@
 
 mod case;
 mod del;
+mod delegation;
 mod env;
 mod errors;
 mod ipam;
@@ -183,6 +184,7 @@ pub fn catalog() -> Vec<Check> {
     all.extend(del::checks());
     all.extend(errors::checks());
     all.extend(ipam::checks());
+    all.extend(delegation::checks());
     all.extend(lifecycle::checks());
     all
 }
