@@ -4,6 +4,7 @@
 //! named by `CNI_SPY_LOG`, and behaves as a well-mannered chained plugin:
 //! ADD passes `prevResult` through, the other verbs print nothing. Options:
 //! `spyFailOn` (a list of verbs) makes it fail those verbs with code 100;
+//! `spyFailCode` is the code it fails with; `spyStderr` is written to stderr;
 //! `spyResult` is what ADD answers instead (an IPAM result, when the spy
 //! stands in as a delegated IPAM plugin: then its options sit in `ipam`).
 
@@ -69,10 +70,16 @@ pub fn main() -> ExitCode {
     let fail_on = option("spyFailOn")
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
+    if let Some(text) = option("spyStderr").and_then(|v| v.as_str().map(str::to_string)) {
+        eprintln!("{text}");
+    }
     if fail_on.iter().any(|v| v.as_str() == Some(command.as_str())) {
+        let code = option("spyFailCode")
+            .and_then(|c| c.as_u64())
+            .unwrap_or(100);
         println!(
             "{}",
-            json!({"cniVersion": version, "code": 100, "msg": format!("cni-spy fails {command} as configured")})
+            json!({"cniVersion": version, "code": code, "msg": format!("cni-spy fails {command} as configured")})
         );
         return ExitCode::from(1);
     }

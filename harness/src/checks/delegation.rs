@@ -16,6 +16,10 @@ pub fn checks() -> Vec<Check> {
         check("delegation.same-config", Level::Should, "SPEC.md#delegated-plugins (DLG-003)", "The IPAM plugin receives the whole network config the plugin received.", same_config).kinds(INTERFACE),
         check("delegation.every-verb", Level::Must, "SPEC.md#delegated-plugins (DLG-006, DLG-008 to DLG-010)", "CHECK, DEL, GC and STATUS reach the IPAM plugin too, where the version has them.", every_verb).since("0.4.0").must_since("1.0.0").kinds(INTERFACE),
         check("delegation.missing-plugin", Level::Must, "SPEC.md#delegated-plugins (DLG-012)", "ADD fails with an error object when the IPAM plugin is not in CNI_PATH.", missing_plugin).kinds(INTERFACE),
+        check("delegation.result-carried", Level::Should, "SPEC.md#add (DLG-004, ADD-R8)", "The IPAM plugin's addresses (with interface indexes), routes and dns reach the plugin's result.", result_carried).since("0.3.0").kinds(INTERFACE),
+        check("delegation.error-carried", Level::Should, "SPEC.md#delegated-plugins (DLG-005, D-5)", "When the IPAM plugin fails ADD with code 11, the plugin fails with code 11 and calls the IPAM plugin's DEL.", error_carried).kinds(INTERFACE),
+        check("delegation.del-without-netns", Level::Should, "SPEC.md#del (DLG-007)", "With the namespace gone, DEL still reaches the IPAM plugin and succeeds.", del_without_netns).kinds(INTERFACE),
+        check("delegation.stderr", Level::Should, "SPEC.md#delegated-plugins (DLG-011, D-3)", "What the IPAM plugin writes to stderr shows in the plugin's stderr.", stderr_forwarded).since("1.0.0").kinds(INTERFACE),
     ]
 }
 
@@ -191,4 +195,176 @@ fn missing_plugin(case: &mut Case) -> Result<Finding, CaseError> {
             (false, Some(e)) => Finding::Pass(format!("failed with code {}", e.code)),
         },
     )
+}
+
+/// A spy IPAM section with `extra` options merged in.
+fn spy_ipam(case: &Case, w: &World, extra: Value) -> Value {
+    let mut ipam = json!({"type": spy::NAME, "spyResult": ipam_result(&case.version, w)});
+    if let (Some(o), Some(e)) = (ipam.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    ipam
+}
+
+/// A world whose spy IPAM takes `extra` options (built in two steps: the
+/// IPAM result depends on the world's fill).
+fn spied_with(case: &Case, extra: Value) -> Result<Option<World>, CaseError> {
+    let Some(mut w) = spied_world(case, None)? else {
+        return Ok(None);
+    };
+    let t = w.target();
+    let ipam = spy_ipam(case, &w, extra);
+    w.net.plugins[t].insert("ipam".into(), ipam);
+    Ok(Some(w))
+}
+
+fn result_carried(case: &mut Case) -> Result<Finding, CaseError> {
+    let extra = json!({"spyResult": {
+        "ips": [{"version": "4", "address": "10.88.0.5/24", "gateway": "10.88.0.1"},
+                {"version": "4", "address": "10.88.0.6/24"}],
+        "routes": [{"dst": "192.0.2.0/24", "gw": "10.88.0.1"}],
+        "dns": {"nameservers": ["10.88.0.53"]}}});
+    let Some(mut w) = spied_with(case, extra)? else {
+        return Ok(Finding::Skip(NO_SPY.into()));
+    };
+    if case.version.starts_with("1.") {
+        // 1.x results have no version field.
+        let t = w.target();
+        let mut ipam = w.net.plugins[t]["ipam"].clone();
+        for ip in ipam["spyResult"]["ips"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            ip.as_object_mut().map(|o| o.remove("version"));
+        }
+        w.net.plugins[t].insert("ipam".into(), ipam);
+    }
+    let mut rt = case.runtime(&w);
+    let att = w.att();
+    let run = case.add(&w, &mut rt, &att)?;
+    case.del(&w, &mut rt, &att)?;
+    let ok = run.succeeded();
+    let Some(r) = run.result.filter(|_| ok) else {
+        return Ok(Finding::Skip("ADD failed (see delegation.add)".into()));
+    };
+    let count = r["interfaces"].as_array().map_or(0, Vec::len) as u64;
+    let ips: Vec<&Value> = r["ips"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let addresses: Vec<&str> = ips.iter().filter_map(|i| i["address"].as_str()).collect();
+    let mut missing = Vec::new();
+    for a in ["10.88.0.5/24", "10.88.0.6/24"] {
+        if !addresses.contains(&a) {
+            missing.push(format!("address {a}"));
+        }
+    }
+    if ips
+        .iter()
+        .any(|i| i["interface"].as_u64().is_none_or(|x| x >= count))
+    {
+        missing.push("a valid interface index on every address".into());
+    }
+    if !r["routes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|x| x["dst"] == "192.0.2.0/24")
+    {
+        missing.push("route 192.0.2.0/24".into());
+    }
+    if !r["dns"]["nameservers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|x| x == "10.88.0.53")
+    {
+        missing.push("nameserver 10.88.0.53".into());
+    }
+    Ok(if missing.is_empty() {
+        Finding::Pass("the IPAM result reached the plugin's result".into())
+    } else {
+        Finding::Deviation(format!("the result lacks {}", missing.join(", ")))
+    })
+}
+
+fn error_carried(case: &mut Case) -> Result<Finding, CaseError> {
+    let Some(w) = spied_with(case, json!({"spyFailOn": ["ADD"], "spyFailCode": 11}))? else {
+        return Ok(Finding::Skip(NO_SPY.into()));
+    };
+    let (mut rt, log) = with_log(case, &w);
+    let att = w.att();
+    let run = case.add(&w, &mut rt, &att)?;
+    let step = run.steps.last().expect("steps").clone();
+    // What the plugin did by itself, before any DEL from the runtime.
+    let called_del = spy::read_log(&log)
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r["command"] == "DEL");
+    case.del(&w, &mut rt, &att)?;
+    let code = step
+        .outcome
+        .json()
+        .as_ref()
+        .and_then(ErrorObject::parse)
+        .map(|e| e.code);
+    Ok(match (step.outcome.success(), code, called_del) {
+        (true, ..) => Finding::Deviation("ADD succeeded although its IPAM plugin failed".into()),
+        (false, Some(11), true) => Finding::Pass("code 11 passed on, IPAM DEL called".into()),
+        (false, code, del) => Finding::Deviation(format!(
+            "code {code:?} (IPAM said 11), IPAM DEL called by the plugin: {del}"
+        )),
+    })
+}
+
+fn del_without_netns(case: &mut Case) -> Result<Finding, CaseError> {
+    let Some(mut w) = spied_world(case, None)? else {
+        return Ok(Finding::Skip(NO_SPY.into()));
+    };
+    let att = w.att();
+    let log = w.sb.dir().join("ipam-spy.log");
+    let result = {
+        let (mut rt, _) = with_log(case, &w);
+        let run = case.add(&w, &mut rt, &att)?;
+        if !run.succeeded() {
+            case.del(&w, &mut rt, &att)?;
+            return Ok(Finding::Skip("ADD failed (see delegation.add)".into()));
+        }
+        run.result
+    };
+    w.sb.remove_container(0);
+    let (rt, _) = with_log(case, &w);
+    let prev = if w.net.version_at_least("0.4.0") {
+        result.as_ref()
+    } else {
+        None
+    };
+    let step = case.call(&rt, "DEL", Some(&att), w.request(Some(&att), prev), &[])?;
+    let reached = spy::read_log(&log)
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r["command"] == "DEL");
+    Ok(match (step.outcome.success(), reached) {
+        (true, true) => Finding::Pass("DEL reached the IPAM plugin and succeeded".into()),
+        (ok, reached) => Finding::Deviation(format!(
+            "DEL succeeded: {ok}; reached the IPAM plugin: {reached}"
+        )),
+    })
+}
+
+fn stderr_forwarded(case: &mut Case) -> Result<Finding, CaseError> {
+    let Some(w) = spied_with(case, json!({"spyStderr": "STUB-MARKER"}))? else {
+        return Ok(Finding::Skip(NO_SPY.into()));
+    };
+    let mut rt = case.runtime(&w);
+    let att = w.att();
+    let run = case.add(&w, &mut rt, &att)?;
+    case.del(&w, &mut rt, &att)?;
+    let step = run.steps.last().expect("steps");
+    Ok(if step.outcome.stderr_text().contains("STUB-MARKER") {
+        Finding::Pass("the IPAM plugin's stderr came through".into())
+    } else {
+        Finding::Deviation("the IPAM plugin's stderr did not reach the plugin's".into())
+    })
 }

@@ -375,7 +375,11 @@ fn configure(
     for ip in &mut result.ips {
         ip.interface = Some(0);
     }
-    result.dns = conf.dns.clone();
+    // The config's own dns wins; without one, the IPAM plugin's (spec:
+    // a delegating plugin reports its delegate's dns).
+    if !conf.dns.is_empty() {
+        result.dns = conf.dns.clone();
+    }
     // Refuse now, while it can still be undone, what the runtime could not read.
     result.encode(req.conf.version)?;
     Ok(result)
