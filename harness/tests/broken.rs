@@ -7,6 +7,9 @@
 //! header says which check it breaks, as which plugin type and in which
 //! version.
 
+mod common;
+use common::reference_dir;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,18 +56,6 @@ fn broken_set() -> Vec<Broken> {
     set
 }
 
-fn reference_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_cni-conformance"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    assert!(
-        dir.join("macvlan").is_file(),
-        "build the reference plugins: cargo test --workspace"
-    );
-    dir
-}
-
 /// A plugin folder: the wrapper under the plugin's name, the real plugin
 /// beside it as `<name>.real`, the other reference plugin as delegate, and
 /// the spy (a well-behaved chained plugin to break).
@@ -72,8 +63,7 @@ fn install(b: &Broken) -> TempDir {
     let dir = TempDir::new().unwrap();
     let reference = reference_dir();
     fs::copy(&b.script, dir.path().join(&b.plugin_type)).unwrap();
-    cni_conformance::spy::install(dir.path(), Path::new(env!("CARGO_BIN_EXE_cni-conformance")))
-        .unwrap();
+    cni_conformance::spy::install(dir.path(), &common::harness()).unwrap();
     for name in ["macvlan", "host-local"] {
         let target = if name == b.plugin_type {
             format!("{name}.real")
@@ -99,8 +89,7 @@ fn every_broken_plugin_trips_its_check() {
         distinct.len()
     );
     let spy = TempDir::new().unwrap();
-    cni_conformance::spy::install(spy.path(), Path::new(env!("CARGO_BIN_EXE_cni-conformance")))
-        .unwrap();
+    cni_conformance::spy::install(spy.path(), &common::harness()).unwrap();
     let cases: Vec<(&Broken, &String)> = set
         .iter()
         .flat_map(|b| b.checks.iter().map(move |c| (b, c)))

@@ -1,18 +1,17 @@
 //! The `cni-conformance` binary as users run it: `exec` and `doctor`, as
 //! root and as an unprivileged user.
 
+mod common;
+use common::harness;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
 const WALKTHROUGH: &str = r#"{"name":"macvlannet","type":"macvlan","master":"eth0","ipam":{"type":"host-local","subnet":"192.168.122.0/24","routes":[{"dst":"0.0.0.0/0"}]}}"#;
-
-fn harness() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_cni-conformance"))
-}
 
 /// The harness and the reference plugins copied where any user may run
 /// them, with the walkthrough's config.
@@ -99,7 +98,7 @@ fn assert_walkthrough(out: &Output) {
 fn exec_reproduces_the_walkthrough() {
     let kit = world_readable_kit();
     let p = kit.path().display().to_string();
-    let out = run(
+    assert_walkthrough(&run(
         kit.path(),
         false,
         &[
@@ -111,15 +110,14 @@ fn exec_reproduces_the_walkthrough() {
             &p,
             "--peer",
         ],
-    );
-    assert_walkthrough(&out);
+    ));
 }
 
 #[test]
 fn exec_runs_as_an_unprivileged_user() {
     let kit = world_readable_kit();
     let p = kit.path().display().to_string();
-    let out = run(
+    assert_walkthrough(&run(
         kit.path(),
         true,
         &[
@@ -131,8 +129,7 @@ fn exec_runs_as_an_unprivileged_user() {
             &p,
             "--peer",
         ],
-    );
-    assert_walkthrough(&out);
+    ));
     let doctor = run(kit.path(), true, &["doctor", "--cni-path", &p]);
     let t = text(&doctor);
     assert!(doctor.status.success(), "{t}");

@@ -1,6 +1,9 @@
 //! The runtime side against real plugins in sandboxes: upstream and
 //! reference macvlan through a chain, timeouts, signals, the spy.
 
+mod common;
+use common::reference_dir;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,19 +16,6 @@ use cni_conformance::snapshot::Snapshot;
 use cni_conformance::spy;
 use serde_json::{Value, json};
 use tempfile::TempDir;
-
-/// Our reference plugins are built beside the harness in the same target
-/// folder.
-fn reference_dir() -> PathBuf {
-    let harness = PathBuf::from(env!("CARGO_BIN_EXE_cni-conformance"));
-    let dir = harness.parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("macvlan").is_file(),
-        "the reference plugins are not built in {}: run `cargo build --workspace` (cargo test --workspace does)",
-        dir.display()
-    );
-    dir
-}
 
 fn upstream_dir() -> PathBuf {
     let dir = PathBuf::from("/usr/lib/cni");
@@ -200,7 +190,7 @@ fn libc_sigsegv() -> i32 {
 #[test]
 fn the_spy_sees_order_environment_and_prev_result() {
     let bin = TempDir::new().unwrap();
-    spy::install(bin.path(), Path::new(env!("CARGO_BIN_EXE_cni-conformance"))).unwrap();
+    spy::install(bin.path(), &common::harness()).unwrap();
     let log = bin.path().join("spy.log");
     let mut sb = Sandbox::new(&SandboxOptions::default()).unwrap();
     let c = sb.add_container("ctr").unwrap();

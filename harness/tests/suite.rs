@@ -1,15 +1,13 @@
 //! The whole run against the reference plugins: no failure, every report
 //! format well formed.
 
-use std::path::PathBuf;
+mod common;
+use common::harness;
+
 use std::process::Command;
 
 use cni_conformance::schema::{self, Kind};
 use tempfile::TempDir;
-
-fn harness() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_cni-conformance"))
-}
 
 #[test]
 fn the_reference_plugins_pass_every_check() {

@@ -2,6 +2,9 @@
 //! snapshots in vectors/snapshots (CI runs in check mode: an unreviewed
 //! change fails).
 
+mod common;
+use common::reference_dir;
+
 use std::path::{Path, PathBuf};
 
 use cni_conformance::vectors;
@@ -11,18 +14,6 @@ fn vectors_dir() -> PathBuf {
         .join("../vectors")
         .canonicalize()
         .unwrap()
-}
-
-fn reference_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_cni-conformance"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    assert!(
-        dir.join("macvlan").is_file(),
-        "build the reference plugins: cargo test --workspace"
-    );
-    dir
 }
 
 #[test]

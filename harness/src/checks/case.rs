@@ -91,9 +91,7 @@ impl Case {
         rt: &mut Runtime,
         att: &Attachment,
     ) -> Result<ChainRun, CaseError> {
-        let run = rt.add(&w.net, att)?;
-        run.steps.iter().for_each(|s| self.note(s));
-        Ok(run)
+        Ok(self.noted(rt.add(&w.net, att)?))
     }
 
     /// DEL through the whole list, every step noted.
@@ -103,8 +101,16 @@ impl Case {
         rt: &mut Runtime,
         att: &Attachment,
     ) -> Result<ChainRun, CaseError> {
-        let run = rt.del(&w.net, att)?;
-        run.steps.iter().for_each(|s| self.note(s));
+        Ok(self.noted(rt.del(&w.net, att)?))
+    }
+
+    /// ADD and then DEL of the world's attachment; the ADD run is returned
+    /// for the checks that judge it once the sandbox is clean again.
+    pub fn add_then_del(&mut self, w: &World) -> Result<ChainRun, CaseError> {
+        let mut rt = self.runtime(w);
+        let att = w.att();
+        let run = self.add(w, &mut rt, &att)?;
+        self.del(w, &mut rt, &att)?;
         Ok(run)
     }
 
@@ -163,6 +169,12 @@ impl Case {
         let step = rt.invoke_raw(&self.plugin_type, verb, stdin, env)?;
         self.note(&step);
         Ok(step)
+    }
+
+    /// Notes every step of a run through a list and hands the run back.
+    pub fn noted(&mut self, run: ChainRun) -> ChainRun {
+        run.steps.iter().for_each(|s| self.note(s));
+        run
     }
 
     /// Keeps what a call printed, for the report.

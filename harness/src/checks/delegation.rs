@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::case::World;
 use super::{Case, CaseError, Check, Finding, INTERFACE, Level, check};
-use crate::runtime::{ErrorObject, Runtime};
+use crate::runtime::Runtime;
 use crate::spy;
 
 pub fn checks() -> Vec<Check> {
@@ -146,15 +146,12 @@ fn every_verb(case: &mut Case) -> Result<Finding, CaseError> {
         return Ok(Finding::Skip("ADD failed (see delegation.add)".into()));
     }
     let mut verbs = vec!["CHECK", "DEL"];
-    rt.check(&w.net, &att)?
-        .steps
-        .iter()
-        .for_each(|s| case.note(s));
+    case.noted(rt.check(&w.net, &att)?);
     case.del(&w, &mut rt, &att)?;
     if w.net.version_at_least("1.1.0") {
         verbs.extend(["GC", "STATUS"]);
-        rt.gc(&w.net, &[])?.steps.iter().for_each(|s| case.note(s));
-        rt.status(&w.net)?.steps.iter().for_each(|s| case.note(s));
+        case.noted(rt.gc(&w.net, &[])?);
+        case.noted(rt.status(&w.net)?);
     }
     let seen: Vec<String> = spy::read_log(&log)
         .unwrap_or_default()
@@ -180,21 +177,13 @@ fn missing_plugin(case: &mut Case) -> Result<Finding, CaseError> {
     let Some(w) = spied_world(case, Some(json!({"type": "cni-conformance-no-such-ipam"})))? else {
         return Ok(Finding::Skip(NO_SPY.into()));
     };
-    let mut rt = case.runtime(&w);
-    let att = w.att();
-    let run = case.add(&w, &mut rt, &att)?;
-    case.del(&w, &mut rt, &att)?;
+    let run = case.add_then_del(&w)?;
     let step = run.steps.last().expect("steps");
-    Ok(
-        match (
-            step.outcome.success(),
-            step.outcome.json().as_ref().and_then(ErrorObject::parse),
-        ) {
-            (true, _) => Finding::Deviation("ADD succeeded without its IPAM plugin".into()),
-            (false, None) => Finding::Deviation("ADD failed without an error object".into()),
-            (false, Some(e)) => Finding::Pass(format!("failed with code {}", e.code)),
-        },
-    )
+    Ok(match (step.outcome.success(), step.outcome.error()) {
+        (true, _) => Finding::Deviation("ADD succeeded without its IPAM plugin".into()),
+        (false, None) => Finding::Deviation("ADD failed without an error object".into()),
+        (false, Some(e)) => Finding::Pass(format!("failed with code {}", e.code)),
+    })
 }
 
 /// A spy IPAM section with `extra` options merged in.
@@ -240,10 +229,7 @@ fn result_carried(case: &mut Case) -> Result<Finding, CaseError> {
         }
         w.net.plugins[t].insert("ipam".into(), ipam);
     }
-    let mut rt = case.runtime(&w);
-    let att = w.att();
-    let run = case.add(&w, &mut rt, &att)?;
-    case.del(&w, &mut rt, &att)?;
+    let run = case.add_then_del(&w)?;
     let ok = run.succeeded();
     let Some(r) = run.result.filter(|_| ok) else {
         return Ok(Finding::Skip("ADD failed (see delegation.add)".into()));
@@ -303,12 +289,7 @@ fn error_carried(case: &mut Case) -> Result<Finding, CaseError> {
         .iter()
         .any(|r| r["command"] == "DEL");
     case.del(&w, &mut rt, &att)?;
-    let code = step
-        .outcome
-        .json()
-        .as_ref()
-        .and_then(ErrorObject::parse)
-        .map(|e| e.code);
+    let code = step.outcome.error_code();
     Ok(match (step.outcome.success(), code, called_del) {
         (true, ..) => Finding::Deviation("ADD succeeded although its IPAM plugin failed".into()),
         (false, Some(11), true) => Finding::Pass("code 11 passed on, IPAM DEL called".into()),
@@ -357,10 +338,7 @@ fn stderr_forwarded(case: &mut Case) -> Result<Finding, CaseError> {
     let Some(w) = spied_with(case, json!({"spyStderr": "STUB-MARKER"}))? else {
         return Ok(Finding::Skip(NO_SPY.into()));
     };
-    let mut rt = case.runtime(&w);
-    let att = w.att();
-    let run = case.add(&w, &mut rt, &att)?;
-    case.del(&w, &mut rt, &att)?;
+    let run = case.add_then_del(&w)?;
     let step = run.steps.last().expect("steps");
     Ok(if step.outcome.stderr_text().contains("STUB-MARKER") {
         Finding::Pass("the IPAM plugin's stderr came through".into())

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Case, CaseError, Check, Finding, INTERFACE, Level, check};
-use crate::runtime::{ErrorObject, Step};
+use crate::runtime::Step;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -197,11 +197,7 @@ pub fn checks() -> Vec<Check> {
 }
 
 fn code_of(step: &Step) -> Option<u64> {
-    step.outcome
-        .json()
-        .as_ref()
-        .and_then(ErrorObject::parse)
-        .map(|e| e.code)
+    step.outcome.error_code()
 }
 
 /// ADD of the plugin under test with edited variables and request.
@@ -236,7 +232,7 @@ fn missing(case: &mut Case, var: &str) -> Result<Finding, CaseError> {
 fn missing_named(case: &mut Case) -> Result<Finding, CaseError> {
     for var in ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"] {
         let step = add_with(case, &[(var, None)], |_| {}, true)?;
-        let err = step.outcome.json().as_ref().and_then(ErrorObject::parse);
+        let err = step.outcome.error();
         match err {
             Some(e) if e.code == 4 && e.msg.contains(var) => {}
             Some(e) => {
@@ -340,7 +336,7 @@ fn status_gc_bare(case: &mut Case) -> Result<Finding, CaseError> {
         ("GC", w.net.network_request(w.target(), Some(&[]))),
     ] {
         let step = case.call(&rt, verb, None, req, bare)?;
-        let err = step.outcome.json().as_ref().and_then(ErrorObject::parse);
+        let err = step.outcome.error();
         if let Some(e) = err.filter(|e| {
             e.code == 4
                 && ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"]

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{Case, CaseError, Check, Finding, Level, check};
-use crate::runtime::{ErrorObject, Step};
+use crate::runtime::Step;
 use crate::schema::{self, Kind};
 
 pub fn checks() -> Vec<Check> {
@@ -99,7 +99,7 @@ fn judge(case: &mut Case, verdict: impl Fn(&Step) -> Option<String>) -> Result<F
 
 fn object(case: &mut Case) -> Result<Finding, CaseError> {
     judge(case, |s| {
-        let parsed = s.outcome.json().as_ref().and_then(ErrorObject::parse);
+        let parsed = s.outcome.error();
         parsed.is_none().then(|| {
             format!(
                 "{} {}: no error object on stdout ({:?})",
@@ -125,7 +125,7 @@ fn cni_version(case: &mut Case) -> Result<Finding, CaseError> {
         if s.request.is_string() {
             return None;
         }
-        let e = s.outcome.json().as_ref().and_then(ErrorObject::parse)?;
+        let e = s.outcome.error()?;
         (e.cni_version.as_deref() != Some(version.as_str()))
             .then(|| format!("{}: cniVersion {:?}", s.verb, e.cni_version))
     })
@@ -133,7 +133,7 @@ fn cni_version(case: &mut Case) -> Result<Finding, CaseError> {
 
 fn reserved_codes(case: &mut Case) -> Result<Finding, CaseError> {
     judge(case, |s| {
-        let e = s.outcome.json().as_ref().and_then(ErrorObject::parse)?;
+        let e = s.outcome.error()?;
         let known = [1, 2, 3, 4, 5, 6, 7, 11, 50, 51];
         ((1..100).contains(&e.code) && !known.contains(&e.code))
             .then(|| format!("{}: reserved code {}", s.verb, e.code))

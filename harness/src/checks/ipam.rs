@@ -4,7 +4,6 @@ use serde_json::json;
 
 use super::{Case, CaseError, Check, Finding, IPAM, Level, check};
 use crate::profile::Fill;
-use crate::runtime::ErrorObject;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -74,13 +73,7 @@ fn exhaustion(case: &mut Case) -> Result<Finding, CaseError> {
         } else {
             "a one-address pool gave two addresses".into()
         })
-    } else if step
-        .outcome
-        .json()
-        .as_ref()
-        .and_then(ErrorObject::parse)
-        .is_none()
-    {
+    } else if step.outcome.error().is_none() {
         Finding::Deviation("the exhausted ADD failed without an error object".into())
     } else {
         Finding::Pass("refused with an error object".into())

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::case::{World, leaks};
 use super::{Case, CaseError, Check, Finding, Level, check, not_yet};
 use crate::profile::{Fill, PluginKind};
-use crate::runtime::{Attachment, ErrorObject, NetworkConfig, Runtime, Step};
+use crate::runtime::{Attachment, NetworkConfig, Runtime, Step};
 use crate::sandbox::Scope;
 use crate::spy;
 
@@ -177,8 +177,7 @@ fn two_attachments(case: &mut Case) -> Result<Finding, CaseError> {
     let mut rt = case.runtime(&w);
     let (a, b) = (w.attachment(0, "c1", "eth0"), w.attachment(0, "c1", "eth1"));
     let add_a = case.add(&w, &mut rt, &a)?;
-    let add_b = rt.add(&net_b, &b)?;
-    add_b.steps.iter().for_each(|s| case.note(s));
+    let add_b = case.noted(rt.add(&net_b, &b)?);
     let mut finding = if !add_a.succeeded() || !add_b.succeeded() {
         Finding::Deviation(format!(
             "ADD eth0: {}, ADD eth1: {}",
@@ -189,14 +188,12 @@ fn two_attachments(case: &mut Case) -> Result<Finding, CaseError> {
         Finding::Pass("both attachments came and went independently".into())
     };
     if add_a.succeeded() && add_b.succeeded() {
-        let del_b = rt.del(&net_b, &b)?;
-        del_b.steps.iter().for_each(|s| case.note(s));
+        case.noted(rt.del(&net_b, &b)?);
         let links = w.sb.ip(Scope::Container(0), &["-o", "link", "show"])?;
         if case.kind() == PluginKind::Interface && !links.contains(": eth0") {
             finding = Finding::Deviation("DEL of eth1 removed eth0".into());
         } else if w.net.version_at_least("0.4.0") {
-            let check = rt.check(&w.net, &a)?;
-            check.steps.iter().for_each(|s| case.note(s));
+            let check = case.noted(rt.check(&w.net, &a)?);
             if !check.succeeded() {
                 finding = Finding::Deviation("CHECK of eth0 fails after DEL of eth1".into());
             }
@@ -256,8 +253,7 @@ fn chain_prev_result(case: &mut Case) -> Result<Finding, CaseError> {
     let net = spied(&w, Some(spy_conf("first", &[])), spy_conf("last", &[]));
     let (mut rt, log) = spy_runtime(case, &w);
     let att = w.att();
-    let add = rt.add(&net, &att)?;
-    add.steps.iter().for_each(|s| case.note(s));
+    let add = case.noted(rt.add(&net, &att)?);
     let target = &add.steps.get(net.plugins.len() - 2).cloned();
     rt.del(&net, &att)?;
     let records = spy::read_log(&log).unwrap_or_default();
@@ -294,10 +290,7 @@ fn chain_prev_result(case: &mut Case) -> Result<Finding, CaseError> {
 
 fn chain_keeps(case: &mut Case) -> Result<Finding, CaseError> {
     let w = case.world()?;
-    let mut rt = case.runtime(&w);
-    let att = w.att();
-    let run = case.add(&w, &mut rt, &att)?;
-    case.del(&w, &mut rt, &att)?;
+    let run = case.add_then_del(&w)?;
     if !run.succeeded() || run.steps.len() < 2 {
         return Ok(Finding::Skip(
             "ADD in the list failed (see add.succeeds)".into(),
@@ -345,10 +338,8 @@ fn chain_failing_middle(case: &mut Case) -> Result<Finding, CaseError> {
     let (mut rt, log) = spy_runtime(case, &w);
     let att = w.att();
     let before = w.snapshot()?;
-    let add = rt.add(&net, &att)?;
-    add.steps.iter().for_each(|s| case.note(s));
-    let del = rt.del(&net, &att)?;
-    del.steps.iter().for_each(|s| case.note(s));
+    let add = case.noted(rt.add(&net, &att)?);
+    let del = case.noted(rt.del(&net, &att)?);
     let calls = spy_calls(&log);
     let target_del = del.steps.iter().find(|s| s.plugin == case.plugin_type);
     let left = leaks(&case.profile, &before, &w.snapshot()?);
@@ -509,14 +500,7 @@ fn small_range(case: &mut Case) -> Result<Finding, CaseError> {
     let unclean = r
         .added
         .iter()
-        .filter(|s| {
-            !s.outcome.success()
-                && s.outcome
-                    .json()
-                    .as_ref()
-                    .and_then(ErrorObject::parse)
-                    .is_none()
-        })
+        .filter(|s| !s.outcome.success() && s.outcome.error().is_none())
         .count();
     let rt = case.runtime(&r.w);
     parallel(case, &rt, &r.w, "DEL", &r.atts, &r.results);
@@ -566,12 +550,7 @@ fn exhaust_release(case: &mut Case) -> Result<Finding, CaseError> {
             "six ADDs succeeded in a /29 with a gateway".into(),
         ));
     };
-    let clean = step
-        .outcome
-        .json()
-        .as_ref()
-        .and_then(ErrorObject::parse)
-        .is_some();
+    let clean = step.outcome.error().is_some();
     let finding = if !clean {
         Finding::Deviation("the ADD on a full pool printed no error object".into())
     } else if full_at == 0 {
@@ -701,19 +680,14 @@ fn status_usable(case: &mut Case) -> Result<Finding, CaseError> {
     let w = case.world()?;
     let rt = case.runtime(&w);
     let step = status_step(case, &w, &rt)?;
-    Ok(
-        match (
-            step.outcome.success(),
-            step.outcome.json().as_ref().and_then(ErrorObject::parse),
-        ) {
-            (true, _) => Finding::Pass("STATUS succeeded".into()),
-            (false, Some(e)) => Finding::Deviation(format!(
-                "STATUS failed in a fresh sandbox with code {}: {}",
-                e.code, e.msg
-            )),
-            (false, None) => Finding::Deviation("STATUS failed without an error object".into()),
-        },
-    )
+    Ok(match (step.outcome.success(), step.outcome.error()) {
+        (true, _) => Finding::Pass("STATUS succeeded".into()),
+        (false, Some(e)) => Finding::Deviation(format!(
+            "STATUS failed in a fresh sandbox with code {}: {}",
+            e.code, e.msg
+        )),
+        (false, None) => Finding::Deviation("STATUS failed without an error object".into()),
+    })
 }
 
 fn status_exhausted(case: &mut Case) -> Result<Finding, CaseError> {
@@ -735,12 +709,7 @@ fn status_exhausted(case: &mut Case) -> Result<Finding, CaseError> {
         w.request(Some(&att), add.outcome.json().as_ref()),
         Some(&att),
     )?;
-    let code = step
-        .outcome
-        .json()
-        .as_ref()
-        .and_then(ErrorObject::parse)
-        .map(|e| e.code);
+    let code = step.outcome.error_code();
     Ok(
         match (add.outcome.success(), step.outcome.success(), code) {
             (false, ..) => Finding::Skip("ADD failed (see add.succeeds)".into()),

@@ -408,7 +408,7 @@ fn failure_reported(case: &mut Case) -> Result<Finding, CaseError> {
     let att = w.att();
     let run = case.add(&w, &mut rt, &att)?;
     let step = run.steps.last().expect("steps");
-    let err = step.outcome.json().as_ref().and_then(ErrorObject::parse);
+    let err = step.outcome.error();
     case.del(&w, &mut rt, &att)?;
     Ok(match (step.outcome.success(), err) {
         (true, _) => Finding::Deviation("ADD succeeded although its IPAM plugin failed".into()),
@@ -487,10 +487,7 @@ fn check_after(case: &mut Case, damage: &[&str], what: &str) -> Result<Finding, 
     a.w.sb.ip(Scope::Container(0), &refs)?;
     let rt = case.runtime(&a.w);
     let step = a.target_check(case, &rt, a.result.as_ref())?;
-    let f = match (
-        step.outcome.success(),
-        step.outcome.json().as_ref().and_then(ErrorObject::parse),
-    ) {
+    let f = match (step.outcome.success(), step.outcome.error()) {
         (true, _) => Finding::Deviation(format!("CHECK succeeded after the {what} was removed")),
         (false, None) => Finding::Deviation("CHECK failed without an error object".into()),
         (false, Some(e)) => Finding::Pass(format!("CHECK failed with code {}", e.code)),
@@ -556,12 +553,7 @@ fn check_refused(case: &mut Case) -> Result<Finding, CaseError> {
     let rt = case.runtime(&w);
     let att = w.att();
     let step = case.call(&rt, "CHECK", Some(&att), w.request(Some(&att), None), &[])?;
-    let code = step
-        .outcome
-        .json()
-        .as_ref()
-        .and_then(ErrorObject::parse)
-        .map(|e| e.code);
+    let code = step.outcome.error_code();
     Ok(match (step.outcome.success(), code) {
         (false, Some(1)) => Finding::Pass("refused with code 1".into()),
         (ok, code) => Finding::Deviation(format!(

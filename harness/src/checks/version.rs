@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use super::{Case, CaseError, Check, Finding, Level, check};
-use crate::runtime::ErrorObject;
 
 const KNOWN: [&str; 7] = [
     "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
@@ -159,12 +158,7 @@ fn refuses_unknown(case: &mut Case) -> Result<Finding, CaseError> {
 
 fn refuses_unknown_code(case: &mut Case) -> Result<Finding, CaseError> {
     let step = unknown_version_add(case)?;
-    let code = step
-        .outcome
-        .json()
-        .as_ref()
-        .and_then(ErrorObject::parse)
-        .map(|e| e.code);
+    let code = step.outcome.error_code();
     Ok(match code {
         Some(1) => Finding::Pass("code 1".into()),
         other => Finding::Deviation(format!("expected code 1, got {other:?}")),

@@ -75,6 +75,16 @@ impl Outcome {
         serde_json::from_slice(&self.stdout).ok()
     }
 
+    /// Stdout as a CNI error object, if it is one.
+    pub fn error(&self) -> Option<ErrorObject> {
+        ErrorObject::parse(&self.json()?)
+    }
+
+    /// The error object's code, if stdout holds one.
+    pub fn error_code(&self) -> Option<u64> {
+        self.error().map(|e| e.code)
+    }
+
     pub fn stdout_text(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }

@@ -241,13 +241,7 @@ impl Store {
     pub fn set_last_reserved(&mut self, set: usize, ip: IpAddr) -> Result<(), StoreError> {
         let path = self.dir.join(format!("last_reserved_ip.{set}"));
         let text = ip.to_string();
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
+        let mut file = open_in_place(&path)?;
         file.write_all(text.as_bytes())
             .map_err(io_err("writing", &path))?;
         file.set_len(text.len() as u64)
@@ -339,13 +333,7 @@ impl Store {
     fn write_index(&mut self) -> Result<(), StoreError> {
         let path = self.dir.join(index::FILE_NAME);
         // Created (a directory change) before the stamp is taken.
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
+        let mut file = open_in_place(&path)?;
         let now = self.stamp()?;
         let random_nsec = std::collections::hash_map::RandomState::new()
             .build_hasher()
@@ -399,4 +387,16 @@ fn acquire(file: File, path: &Path) -> Result<Flock<File>, StoreError> {
             Err((_, e)) => return Err(io_err("locking", path)(e.into())),
         }
     }
+}
+
+/// Opens `path` for an in-place rewrite: created if missing, not truncated
+/// (the caller sets the length after writing).
+fn open_in_place(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err("opening", path))
 }
