@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use serde::de::IntoDeserializer;
 use serde_json::Value;
 
 use super::range::{RangeSet, RangeSpec};
@@ -66,11 +67,11 @@ pub struct IpamConfig {
 
 impl IpamConfig {
     pub fn load(req: &Request) -> Result<IpamConfig, CniError> {
-        let raw: RawIpam = serde_json::from_value(Value::Object(ipam_object(req)?.clone()))
+        let raw: RawIpam = RawIpam::deserialize(ipam_object(req)?.into_deserializer())
             .map_err(|e| CniError::config(format!("ipam: {e}")))?;
         let mut specs: Vec<(String, Vec<RangeSpec>)> = Vec::new();
         if let Some(rc) = req.conf.runtime_config().and_then(|rc| rc.get("ipRanges")) {
-            let sets: Vec<Vec<RangeSpec>> = serde_json::from_value(rc.clone())
+            let sets: Vec<Vec<RangeSpec>> = Vec::deserialize(rc)
                 .map_err(|e| CniError::config(format!("runtimeConfig.ipRanges: {e}")))?;
             specs.extend(
                 sets.into_iter()
@@ -78,19 +79,18 @@ impl IpamConfig {
                     .map(|(i, s)| (format!("runtimeConfig.ipRanges[{i}]"), s)),
             );
         }
-        if let Some(subnet) = raw.subnet.clone() {
+        if let Some(subnet) = raw.subnet {
             let spec = RangeSpec {
                 subnet,
-                range_start: raw.range_start.clone(),
-                range_end: raw.range_end.clone(),
-                gateway: raw.gateway.clone(),
+                range_start: raw.range_start,
+                range_end: raw.range_end,
+                gateway: raw.gateway,
             };
             specs.push(("ipam.subnet".into(), vec![spec]));
         }
         specs.extend(
             raw.ranges
-                .iter()
-                .cloned()
+                .into_iter()
                 .enumerate()
                 .map(|(i, s)| (format!("ipam.ranges[{i}]"), s)),
         );

@@ -56,7 +56,7 @@ impl Plugin for HostLocal {
                 ..CniResult::default()
             };
             // Refuse before committing anything the runtime could not read.
-            result.encode(req.conf.version).map(|_| result)
+            result.representable(req.conf.version).map(|_| result)
         });
         if outcome.is_err() {
             for ip in taken {

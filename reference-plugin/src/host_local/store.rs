@@ -156,6 +156,7 @@ impl Store {
         let content = Owner::file_content(id, ifname);
         let target = self.path_of(ip);
         self.dir_changed = true;
+        self.index_stale = true;
         let linked = match self.unnamed_file(&content)? {
             Some(file) => {
                 let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
@@ -187,7 +188,6 @@ impl Store {
             content
         };
         self.reservations.insert(ip, &Owner::parse(&content));
-        self.index_stale = true;
         Ok(!taken)
     }
 
@@ -257,7 +257,8 @@ impl Store {
                 .sync_all()
                 .map_err(io_err("syncing", &self.dir))?;
         }
-        if self.index_stale || self.dir_changed {
+        // Every directory change also marks the index stale.
+        if self.index_stale {
             // The index is only a cache: failing to refresh it (say, no
             // right to set the directory's mtime) costs a rescan later,
             // never the operation itself.

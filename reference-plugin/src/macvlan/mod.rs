@@ -207,11 +207,7 @@ impl Plugin for Macvlan {
             .prev_result()?
             .ok_or_else(|| CniError::config("prevResult: CHECK needs the result of ADD"))?;
         if let Some(t) = &conf.ipam_type {
-            delegate::run(
-                &delegate::find(t, &req.env.path)?,
-                Command::Check,
-                &req.conf.raw,
-            )?;
+            run_ipam(req, t, Command::Check)?;
         }
         check_interface(req, &conf, &prev)
     }
@@ -231,11 +227,7 @@ impl Plugin for Macvlan {
             }
         }
         if let Some(t) = &conf.ipam_type {
-            delegate::run(
-                &delegate::find(t, &req.env.path)?,
-                Command::Status,
-                &req.conf.raw,
-            )?;
+            run_ipam(req, t, Command::Status)?;
         }
         Ok(())
     }
@@ -243,14 +235,16 @@ impl Plugin for Macvlan {
     fn gc(&self, req: &Request) -> Result<(), CniError> {
         // The links die with their namespaces; only IPAM has state to collect.
         if let Some(t) = ipam_type(req) {
-            delegate::run(
-                &delegate::find(&t, &req.env.path)?,
-                Command::Gc,
-                &req.conf.raw,
-            )?;
+            run_ipam(req, &t, Command::Gc)?;
         }
         Ok(())
     }
+}
+
+/// Runs the IPAM plugin `t` with our own stdin, as the spec's delegation
+/// asks, for a verb whose output we do not need.
+fn run_ipam(req: &Request, t: &str, command: Command) -> Result<(), CniError> {
+    delegate::run(&delegate::find(t, &req.env.path)?, command, &req.conf.raw).map(drop)
 }
 
 /// Creates the macvlan straight into the container under its final name,
@@ -381,7 +375,7 @@ fn configure(
         result.dns = conf.dns.clone();
     }
     // Refuse now, while it can still be undone, what the runtime could not read.
-    result.encode(req.conf.version)?;
+    result.representable(req.conf.version)?;
     Ok(result)
 }
 

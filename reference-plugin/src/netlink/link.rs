@@ -21,7 +21,6 @@ pub struct Link {
     /// `IFLA_LINK`: the parent's index (in the parent's namespace).
     pub parent: Option<u32>,
     pub macvlan_mode: Option<MacVlanMode>,
-    pub up: bool,
 }
 
 impl Link {
@@ -34,7 +33,6 @@ impl Link {
             mtu: 0,
             parent: None,
             macvlan_mode: None,
-            up: m.header.flags.contains(LinkFlags::Up),
         };
         for attr in m.attributes {
             match attr {
@@ -174,20 +172,4 @@ pub fn delete(sock: &mut Socket, index: u32) -> Result<()> {
         Err(e) if e.errno() == Some(libc::ENODEV) => Ok(()),
         other => other,
     }
-}
-
-/// Every link of the namespace.
-pub fn all(sock: &mut Socket) -> Result<Vec<Link>> {
-    let answers = sock.get(
-        RouteNetlinkMessage::GetLink(LinkMessage::default()),
-        true,
-        "listing links",
-    )?;
-    Ok(answers
-        .into_iter()
-        .filter_map(|m| match m {
-            RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
-            _ => None,
-        })
-        .collect())
 }

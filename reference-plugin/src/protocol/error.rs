@@ -80,10 +80,4 @@ impl CniError {
     pub fn incompatible(msg: impl Into<String>) -> Self {
         Self::new(code::INCOMPATIBLE_VERSION, msg)
     }
-
-    /// Prefixes the message with context, keeping code and details.
-    pub fn context(mut self, ctx: impl std::fmt::Display) -> Self {
-        self.msg = format!("{ctx}: {}", self.msg);
-        self
-    }
 }

@@ -1,7 +1,7 @@
 //! The network configuration on stdin: the keys every plugin shares.
 //! Plugin-specific keys are read by each plugin from [`NetConf::json`].
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde_json::{Map, Value};
 
 use super::env::is_valid_identifier;
@@ -40,16 +40,25 @@ impl NetConf {
             })?,
             Some(_) => return Err(CniError::decode("cniVersion must be a string")),
         };
+        // From here on the error answers in the config's version.
+        let in_version = |mut e: CniError| {
+            e.cni_version = Some(version.to_string());
+            e
+        };
         let name = match json.get("name") {
             Some(Value::String(n)) => n.clone(),
-            None => return Err(CniError::config("name: the network name is missing")),
-            Some(_) => return Err(CniError::config("name: must be a string")),
+            None => {
+                return Err(in_version(CniError::config(
+                    "name: the network name is missing",
+                )));
+            }
+            Some(_) => return Err(in_version(CniError::config("name: must be a string"))),
         };
         if !is_valid_identifier(&name) {
-            return Err(CniError::config(
+            return Err(in_version(CniError::config(
                 "name: must start with a letter or digit and contain only letters, digits, '_', '.' and '-'",
             )
-            .with_details(name));
+            .with_details(name)));
         }
         Ok(NetConf {
             raw,
@@ -62,7 +71,7 @@ impl NetConf {
     /// Deserialises the whole configuration into a plugin's own type; a type
     /// mismatch is an invalid configuration (code 7) naming the field.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, CniError> {
-        serde_json::from_value(Value::Object(self.json.clone()))
+        T::deserialize((&self.json).into_deserializer())
             .map_err(|e| CniError::config(format!("invalid network configuration: {e}")))
     }
 

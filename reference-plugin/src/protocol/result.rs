@@ -95,6 +95,9 @@ fn ip_family(ip: &IpAddr) -> &'static str {
     if ip.is_ipv4() { "4" } else { "6" }
 }
 
+/// One legacy family entry: its key (`ip4`/`ip6`), address and routes.
+type LegacyFamily<'a> = (&'static str, &'a IpConfig, Vec<&'a Route>);
+
 impl CniResult {
     /// Writes the result in `version`'s shape.
     pub fn encode(&self, version: Version) -> Result<Value, CniError> {
@@ -111,14 +114,22 @@ impl CniResult {
         Ok(Value::Object(out))
     }
 
-    fn encode_legacy(
-        &self,
-        version: Version,
-        out: &mut Map<String, Value>,
-    ) -> Result<(), CniError> {
+    /// Whether `version` can carry this result, without building it: only
+    /// the legacy layout (one address per family) can refuse one.
+    pub fn representable(&self, version: Version) -> Result<(), CniError> {
+        if version.family() == ResultFamily::Legacy {
+            self.legacy_families(version)?;
+        }
+        Ok(())
+    }
+
+    /// The legacy `ip4` and `ip6` entries: at most one address per family,
+    /// with that family's routes.
+    fn legacy_families(&self, version: Version) -> Result<Vec<LegacyFamily<'_>>, CniError> {
         if self.ips.is_empty() {
             return Err(unrepresentable(version, "it has no IP address"));
         }
+        let mut out = Vec::new();
         for (key, v4) in [("ip4", true), ("ip6", false)] {
             let mut ips = self.ips.iter().filter(|ip| ip.address.is_ipv4() == v4);
             let routes: Vec<&Route> = self
@@ -141,6 +152,17 @@ impl CniResult {
                     "it has more than one address of one family",
                 ));
             }
+            out.push((key, ip, routes));
+        }
+        Ok(out)
+    }
+
+    fn encode_legacy(
+        &self,
+        version: Version,
+        out: &mut Map<String, Value>,
+    ) -> Result<(), CniError> {
+        for (key, ip, routes) in self.legacy_families(version)? {
             let mut obj = Map::new();
             obj.insert("ip".into(), json!(ip.address.to_string()));
             if let Some(gw) = ip.gateway {

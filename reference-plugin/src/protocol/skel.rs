@@ -35,16 +35,10 @@ pub trait Plugin {
 pub fn run(plugin: &impl Plugin) -> ExitCode {
     let mut stdin = Vec::new();
     let read = std::io::stdin().read_to_end(&mut stdin).map(|_| stdin);
-    let declared = read.as_ref().ok().and_then(|b| declared_version(b));
     let (output, ok) = match handle(plugin, Environment::from_process(), read) {
         Ok(Some(v)) => (Some(v), true),
         Ok(None) => (None, true),
-        Err(mut e) => {
-            // Errors found before the config is read still answer in its
-            // version when it names one we speak.
-            if e.cni_version.is_none() {
-                e.cni_version = declared.map(|v| v.to_string());
-            }
+        Err(e) => {
             eprintln!("{}", e);
             (
                 Some(serde_json::to_value(&e).expect("errors serialise")),
@@ -72,7 +66,13 @@ pub fn handle(
     env: Result<Environment, CniError>,
     stdin: std::io::Result<Vec<u8>>,
 ) -> Result<Option<Value>, CniError> {
-    let env = env?;
+    // Errors found before the config is read still answer in its version
+    // when it names one we speak; only then is stdin decoded for it.
+    let env = env.map_err(|mut e| {
+        let stdin = stdin.as_deref().ok();
+        e.cni_version = stdin.and_then(declared_version).map(|v| v.to_string());
+        e
+    })?;
     let stdin =
         stdin.map_err(|e| CniError::new(code::IO_FAILURE, format!("reading stdin: {e}")))?;
     if env.command == Command::Version {
