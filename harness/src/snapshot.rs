@@ -439,11 +439,6 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
     out
 }
 
-/// The changes found in one scope.
-pub fn in_scope<'a>(changes: &'a [Change], scope: &'a str) -> impl Iterator<Item = &'a Change> {
-    changes.iter().filter(move |c| c.scope == scope)
-}
-
 /// Runs `each` on every scope of either side.
 fn diff_scopes<S: Default>(
     before: &BTreeMap<String, S>,
@@ -1060,7 +1055,7 @@ mod tests {
                 "link lo (00:00:00:00:00:00) added in peer",
             ]
         );
-        let peer: Vec<&Change> = in_scope(&changes, "peer").collect();
+        let peer: Vec<&Change> = changes.iter().filter(|c| c.scope == "peer").collect();
         assert_eq!(peer, [&changes[2]]);
     }
 

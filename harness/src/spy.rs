@@ -86,7 +86,7 @@ pub fn main() -> ExitCode {
     match command.as_str() {
         "VERSION" => println!(
             "{}",
-            json!({"cniVersion": version, "supportedVersions": ["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]})
+            json!({"cniVersion": version, "supportedVersions": crate::suite::KNOWN_VERSIONS})
         ),
         "ADD" => {
             let given = option("spyResult")

@@ -104,6 +104,14 @@ impl Case {
         Ok(self.noted(rt.del(&w.net, att)?))
     }
 
+    /// A runtime whose spy plugins log every call to [`World::spy_log`].
+    pub fn spy_runtime<'a>(&self, w: &'a World) -> Runtime<'a> {
+        let mut rt = self.runtime(w);
+        rt.extra_env
+            .push(("CNI_SPY_LOG".into(), w.spy_log().display().to_string()));
+        rt
+    }
+
     /// ADD and then DEL of the world's attachment; the ADD run is returned
     /// for the checks that judge it once the sandbox is clean again.
     pub fn add_then_del(&mut self, w: &World) -> Result<ChainRun, CaseError> {
@@ -193,6 +201,11 @@ impl Case {
 }
 
 impl World {
+    /// Where the spy plugins of [`Case::spy_runtime`] log their calls.
+    pub fn spy_log(&self) -> PathBuf {
+        self.sb.dir().join("spy.log")
+    }
+
     /// The attachment of container `c`.
     pub fn attachment(&self, c: usize, container_id: &str, ifname: &str) -> Attachment {
         Attachment {
@@ -247,4 +260,28 @@ pub fn leaks(profile: &Profile, before: &Snapshot, after: &Snapshot) -> Vec<Stri
         })
         .map(|c| c.to_string())
         .collect()
+}
+
+/// A world whose pool is `subnet` with `containers` containers; `None`
+/// when the profile draws no addresses from a subnet.
+pub fn pool_world(
+    case: &Case,
+    subnet: &str,
+    containers: usize,
+) -> Result<Option<World>, CaseError> {
+    if !case.profile.has_pool() {
+        return Ok(None);
+    }
+    let mut fill = Fill::new(&case.plugin_type);
+    fill.subnet = subnet.into();
+    Ok(Some(case.world_n(fill, containers)?))
+}
+
+/// The first address of a result, in any version's layout.
+pub fn first_address(r: &Value) -> Option<String> {
+    r.get("ips")
+        .and_then(|i| i.get(0)?.get("address"))
+        .or_else(|| r.get("ip4")?.get("ip"))?
+        .as_str()
+        .map(str::to_string)
 }

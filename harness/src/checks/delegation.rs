@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::case::World;
 use super::{Case, CaseError, Check, Finding, INTERFACE, Level, check};
-use crate::runtime::Runtime;
 use crate::spy;
 
 pub fn checks() -> Vec<Check> {
@@ -53,21 +52,13 @@ fn spied_world(case: &Case, ipam: Option<Value>) -> Result<Option<World>, CaseEr
     Ok(Some(w))
 }
 
-fn with_log<'a>(case: &Case, w: &'a World) -> (Runtime<'a>, std::path::PathBuf) {
-    let mut rt = case.runtime(w);
-    let log = w.sb.dir().join("ipam-spy.log");
-    rt.extra_env
-        .push(("CNI_SPY_LOG".into(), log.display().to_string()));
-    (rt, log)
-}
-
 const NO_SPY: &str = "the profile delegates no IPAM the spy could stand in for";
 
 fn add(case: &mut Case) -> Result<Finding, CaseError> {
     let Some(w) = spied_world(case, None)? else {
         return Ok(Finding::Skip(NO_SPY.into()));
     };
-    let (mut rt, log) = with_log(case, &w);
+    let (mut rt, log) = (case.spy_runtime(&w), w.spy_log());
     let mut att = w.att();
     att.args = vec![
         ("IgnoreUnknown".into(), "1".into()),
@@ -116,7 +107,7 @@ fn same_config(case: &mut Case) -> Result<Finding, CaseError> {
     let Some(w) = spied_world(case, None)? else {
         return Ok(Finding::Skip(NO_SPY.into()));
     };
-    let (mut rt, log) = with_log(case, &w);
+    let (mut rt, log) = (case.spy_runtime(&w), w.spy_log());
     let att = w.att();
     let run = case.add(&w, &mut rt, &att)?;
     case.del(&w, &mut rt, &att)?;
@@ -139,7 +130,7 @@ fn every_verb(case: &mut Case) -> Result<Finding, CaseError> {
     let Some(w) = spied_world(case, None)? else {
         return Ok(Finding::Skip(NO_SPY.into()));
     };
-    let (mut rt, log) = with_log(case, &w);
+    let (mut rt, log) = (case.spy_runtime(&w), w.spy_log());
     let att = w.att();
     if !case.add(&w, &mut rt, &att)?.succeeded() {
         case.del(&w, &mut rt, &att)?;
@@ -279,7 +270,7 @@ fn error_carried(case: &mut Case) -> Result<Finding, CaseError> {
     let Some(w) = spied_with(case, json!({"spyFailOn": ["ADD"], "spyFailCode": 11}))? else {
         return Ok(Finding::Skip(NO_SPY.into()));
     };
-    let (mut rt, log) = with_log(case, &w);
+    let (mut rt, log) = (case.spy_runtime(&w), w.spy_log());
     let att = w.att();
     let run = case.add(&w, &mut rt, &att)?;
     let step = run.steps.last().expect("steps").clone();
@@ -304,9 +295,9 @@ fn del_without_netns(case: &mut Case) -> Result<Finding, CaseError> {
         return Ok(Finding::Skip(NO_SPY.into()));
     };
     let att = w.att();
-    let log = w.sb.dir().join("ipam-spy.log");
+    let log = w.spy_log();
     let result = {
-        let (mut rt, _) = with_log(case, &w);
+        let mut rt = case.spy_runtime(&w);
         let run = case.add(&w, &mut rt, &att)?;
         if !run.succeeded() {
             case.del(&w, &mut rt, &att)?;
@@ -315,7 +306,7 @@ fn del_without_netns(case: &mut Case) -> Result<Finding, CaseError> {
         run.result
     };
     w.sb.remove_container(0);
-    let (rt, _) = with_log(case, &w);
+    let rt = case.spy_runtime(&w);
     let prev = if w.net.version_at_least("0.4.0") {
         result.as_ref()
     } else {

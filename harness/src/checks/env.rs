@@ -196,10 +196,6 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
-fn code_of(step: &Step) -> Option<u64> {
-    step.outcome.error_code()
-}
-
 /// ADD of the plugin under test with edited variables and request.
 fn add_with(
     case: &mut Case,
@@ -287,11 +283,11 @@ fn del_missing(case: &mut Case) -> Result<Finding, CaseError> {
             w.request(Some(&att), None),
             &[(var, None)],
         )?;
-        if step.outcome.success() || code_of(&step) != Some(4) {
+        if step.outcome.success() || step.outcome.error_code() != Some(4) {
             return Ok(Finding::Deviation(format!(
                 "DEL without {var}: {}, code {:?}",
                 step.outcome.exit,
-                code_of(&step)
+                step.outcome.error_code()
             )));
         }
     }
@@ -316,7 +312,7 @@ fn unknown_command(case: &mut Case) -> Result<Finding, CaseError> {
 
 fn unknown_command_code(case: &mut Case) -> Result<Finding, CaseError> {
     let step = unknown_command_step(case)?;
-    Ok(match code_of(&step) {
+    Ok(match step.outcome.error_code() {
         Some(4) => Finding::Pass("code 4".into()),
         other => Finding::Deviation(format!("expected code 4, got {other:?}")),
     })
@@ -394,7 +390,7 @@ fn refused_all(
 ) -> Result<Finding, CaseError> {
     for (label, value) in cases {
         let step = add_with(case, &[(var, *value)], |_| {}, true)?;
-        let code = code_of(&step);
+        let code = step.outcome.error_code();
         let ok = !step.outcome.success() && want_code.is_none_or(|w| code == Some(w));
         if !ok {
             return Ok(Finding::Deviation(format!(
@@ -473,11 +469,11 @@ fn exact_ifname(case: &mut Case) -> Result<Finding, CaseError> {
 fn bad_network_name(case: &mut Case) -> Result<Finding, CaseError> {
     for name in ["-net", "my net", "a/b", ""] {
         let step = add_with(case, &[], |r| r["name"] = json!(name), true)?;
-        if step.outcome.success() || code_of(&step) != Some(7) {
+        if step.outcome.success() || step.outcome.error_code() != Some(7) {
             return Ok(Finding::Deviation(format!(
                 "name {name:?}: {}, code {:?}",
                 step.outcome.exit,
-                code_of(&step)
+                step.outcome.error_code()
             )));
         }
     }
@@ -505,7 +501,7 @@ fn not_json(case: &mut Case) -> Result<Finding, CaseError> {
 
 fn not_json_code(case: &mut Case) -> Result<Finding, CaseError> {
     let steps = not_json_steps(case)?;
-    let codes: Vec<Option<u64>> = steps.iter().map(code_of).collect();
+    let codes: Vec<Option<u64>> = steps.iter().map(|s| s.outcome.error_code()).collect();
     Ok(if codes.iter().all(|c| *c == Some(6)) {
         Finding::Pass("code 6".into())
     } else {

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
+use super::case::{first_address, pool_world};
 use super::{Case, CaseError, Check, Finding, IPAM, Level, check};
-use crate::profile::Fill;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -13,27 +13,8 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
-/// A world with a one-address pool (a /30), when the profile's pool is a
-/// subnet placeholder.
-fn tiny_pool(case: &Case) -> Result<Option<super::case::World>, CaseError> {
-    if !case.profile.config.contains("{{subnet}}") {
-        return Ok(None);
-    }
-    let mut fill = Fill::new(&case.plugin_type);
-    fill.subnet = "10.89.0.0/30".into();
-    Ok(Some(case.world_with(fill)?))
-}
-
-fn first_address(r: &serde_json::Value) -> Option<String> {
-    r.get("ips")
-        .and_then(|i| i.get(0)?.get("address"))
-        .or_else(|| r.get("ip4")?.get("ip"))?
-        .as_str()
-        .map(str::to_string)
-}
-
 fn release_reuse(case: &mut Case) -> Result<Finding, CaseError> {
-    let Some(w) = tiny_pool(case)? else {
+    let Some(w) = pool_world(case, "10.89.0.0/30", 1)? else {
         return Ok(Finding::Skip("the profile has no subnet pool".into()));
     };
     let mut rt = case.runtime(&w);
@@ -53,7 +34,7 @@ fn release_reuse(case: &mut Case) -> Result<Finding, CaseError> {
 }
 
 fn exhaustion(case: &mut Case) -> Result<Finding, CaseError> {
-    let Some(w) = tiny_pool(case)? else {
+    let Some(w) = pool_world(case, "10.89.0.0/30", 1)? else {
         return Ok(Finding::Skip("the profile has no subnet pool".into()));
     };
     let mut rt = case.runtime(&w);
@@ -81,7 +62,7 @@ fn exhaustion(case: &mut Case) -> Result<Finding, CaseError> {
 }
 
 fn requested_ip(case: &mut Case) -> Result<Finding, CaseError> {
-    if !case.profile.config.contains("{{subnet}}") {
+    if !case.profile.has_pool() {
         return Ok(Finding::Skip("the profile has no subnet pool".into()));
     }
     let w = case.world()?;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::case::{World, leaks};
+use super::case::{World, first_address, leaks, pool_world};
 use super::{Case, CaseError, Check, Finding, Level, check, not_yet};
-use crate::profile::{Fill, PluginKind};
+use crate::profile::PluginKind;
 use crate::runtime::{Attachment, NetworkConfig, Runtime, Step};
 use crate::sandbox::Scope;
 use crate::spy;
@@ -31,7 +31,7 @@ pub fn checks() -> Vec<Check> {
         check("gc.keeps-valid", Level::Must, "SPEC.md#gc (GC-003)", "GC naming every attachment releases nothing.", gc_keeps).since("1.1.0"),
         check("status.usable", Level::Must, "SPEC.md#status (STA-001)", "STATUS succeeds, or fails with an error object, when nothing is wrong.", status_usable).since("1.1.0"),
         check("status.exhausted", Level::Should, "SPEC.md#status (STA-R2, STA-002)", "STATUS reports an exhausted pool with code 50 or 51.", status_exhausted).since("1.1.0"),
-        check("fault.kill-during-add", Level::Must, "SPEC.md#lifecycle (L-4)", "A plugin killed at random points of ADD, then DEL, leaves no link, no reservation and a store that still works.", kill_during_add).once().kinds(ATTACHING_AND_IPAM),
+        check("fault.kill-during-add", Level::Must, "SPEC.md#lifecycle (L-4)", "A plugin killed at random points of ADD, then DEL, leaves no link, no reservation and a store that still works.", kill_during_add).once(),
         not_yet("add.keeps-prev-result-interface", Level::Must, "SPEC.md#add (ADD-014)", "An interface plugin given a prevResult keeps it in its result.", "the first interface plugin of a list never gets one from libcni; the checklist's synthetic case needs a decision on remapped interface indexes"),
         not_yet("version.legacy-only", Level::May, "SPEC.md#version (VER-008)", "A plugin without VERSION is treated as 0.1.0-only.", "informational; no plugin in reach behaves so"),
         not_yet("env.no-command", Level::May, "SPEC.md#parameters (ENV-010, ENV-011, ENV-014)", "Behaviour without CNI_COMMAND or CNI_PATH, or with unknown CNI_ARGS keys, is recorded.", "informational records, no verdict"),
@@ -39,26 +39,7 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
-const ATTACHING_AND_IPAM: &[PluginKind] =
-    &[PluginKind::Interface, PluginKind::Chained, PluginKind::Ipam];
 const NO_POOL: &str = "the profile draws no addresses from a subnet";
-
-fn pool_world(case: &Case, subnet: &str, containers: usize) -> Result<Option<World>, CaseError> {
-    if !case.profile.has_pool() {
-        return Ok(None);
-    }
-    let mut fill = Fill::new(&case.plugin_type);
-    fill.subnet = subnet.into();
-    Ok(Some(case.world_n(fill, containers)?))
-}
-
-fn first_address(r: &Value) -> Option<String> {
-    r.get("ips")
-        .and_then(|i| i.get(0)?.get("address"))
-        .or_else(|| r.get("ip4")?.get("ip"))?
-        .as_str()
-        .map(str::to_string)
-}
 
 fn leaks_finding(left: Vec<String>, ok: &str) -> Finding {
     if left.is_empty() {
@@ -224,17 +205,9 @@ fn spy_conf(tag: &str, fail_on: &[&str]) -> Map<String, Value> {
     v.as_object().cloned().expect("object")
 }
 
-fn spy_runtime<'a>(case: &Case, w: &'a World) -> (Runtime<'a>, std::path::PathBuf) {
-    let mut rt = case.runtime(w);
-    let log = w.sb.dir().join("spy.log");
-    rt.extra_env
-        .push(("CNI_SPY_LOG".into(), log.display().to_string()));
-    (rt, log)
-}
-
-fn spy_calls(log: &std::path::Path) -> Vec<(String, String)> {
-    spy::read_log(log)
-        .unwrap_or_default()
+/// (verb, tag) of each spy call.
+fn spy_calls(records: &[Value]) -> Vec<(String, String)> {
+    records
         .iter()
         .map(|r| {
             (
@@ -251,13 +224,13 @@ fn chain_prev_result(case: &mut Case) -> Result<Finding, CaseError> {
     }
     let w = case.world()?;
     let net = spied(&w, Some(spy_conf("first", &[])), spy_conf("last", &[]));
-    let (mut rt, log) = spy_runtime(case, &w);
+    let (mut rt, log) = (case.spy_runtime(&w), w.spy_log());
     let att = w.att();
     let add = case.noted(rt.add(&net, &att)?);
     let target = &add.steps.get(net.plugins.len() - 2).cloned();
     rt.del(&net, &att)?;
     let records = spy::read_log(&log).unwrap_or_default();
-    let calls = spy_calls(&log);
+    let calls = spy_calls(&records);
     let order: Vec<(String, String)> = [
         ("ADD", "first"),
         ("ADD", "last"),
@@ -335,12 +308,12 @@ fn chain_failing_middle(case: &mut Case) -> Result<Finding, CaseError> {
         Some(spy_conf("first", &[])),
         spy_conf("failing", &["ADD"]),
     );
-    let (mut rt, log) = spy_runtime(case, &w);
+    let (mut rt, log) = (case.spy_runtime(&w), w.spy_log());
     let att = w.att();
     let before = w.snapshot()?;
     let add = case.noted(rt.add(&net, &att)?);
     let del = case.noted(rt.del(&net, &att)?);
-    let calls = spy_calls(&log);
+    let calls = spy_calls(&spy::read_log(&log).unwrap_or_default());
     let target_del = del.steps.iter().find(|s| s.plugin == case.plugin_type);
     let left = leaks(&case.profile, &before, &w.snapshot()?);
     Ok(if add.succeeded() {

@@ -3,10 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Case, CaseError, Check, Finding, Level, check};
-
-const KNOWN: [&str; 7] = [
-    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
-];
+use crate::suite::KNOWN_VERSIONS;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -103,7 +100,7 @@ fn known_versions(case: &mut Case) -> Result<Finding, CaseError> {
     let list = doc.as_ref().and_then(supported).unwrap_or_default();
     let unknown: Vec<&String> = list
         .iter()
-        .filter(|v| !KNOWN.contains(&v.as_str()))
+        .filter(|v| !KNOWN_VERSIONS.contains(&v.as_str()))
         .collect();
     Ok(if unknown.is_empty() {
         Finding::Pass("every supported version is known".into())

@@ -136,7 +136,6 @@ fn link_kinds(sb: &Sandbox) {
 }
 
 fn plugins(sb: &Sandbox, dirs: &[PathBuf]) {
-    let rt = Runtime::new(sb, dirs.to_vec(), Duration::from_secs(10));
     for dir in dirs {
         for name in ["macvlan", "host-local"] {
             let path = dir.join(name);
@@ -144,7 +143,7 @@ fn plugins(sb: &Sandbox, dirs: &[PathBuf]) {
                 line(false, &format!("{}", path.display()), "not found");
                 continue;
             }
-            let single = Runtime::new(sb, vec![dir.to_path_buf()], rt.timeout);
+            let single = Runtime::new(sb, vec![dir.to_path_buf()], Duration::from_secs(10));
             let versions = single
                 .version(name, "1.1.0")
                 .ok()

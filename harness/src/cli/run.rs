@@ -138,14 +138,9 @@ fn human(reports: &[PluginReport]) -> String {
         }
     }
     let all = suite::summarise(reports.iter().flat_map(|r| &r.results));
-    let skips = reports
-        .iter()
-        .flat_map(|r| &r.results)
-        .filter(|r| r.status == Status::Skip)
-        .count();
     s += &format!(
-        "\n{} warned, {skips} skipped (each with its reason above or in --format json)\n",
-        all.warned
+        "\n{} warned, {} skipped (each with its reason above or in --format json)\n",
+        all.warned, all.skipped
     );
     s += &format!("{} passed, {} failed\n", all.passed, all.failed);
     s

@@ -267,17 +267,24 @@ impl<'a> Runtime<'a> {
 
     /// STATUS through the list (1.1.0+), stopping at the first error.
     pub fn status(&mut self, net: &NetworkConfig) -> Result<ChainRun, exec::ExecError> {
+        if !net.version_at_least("1.1.0") {
+            return Ok(ChainRun::default());
+        }
         self.chain("STATUS", 0..net.plugins.len(), net, None, false, |i, _| {
             net.network_request(i, None)
         })
     }
 
-    /// GC through the list (1.1.0+): every plugin, even after errors.
+    /// GC through the list (1.1.0+, unless the list disables GC): every
+    /// plugin, even after errors.
     pub fn gc(
         &mut self,
         net: &NetworkConfig,
         valid: &[(String, String)],
     ) -> Result<ChainRun, exec::ExecError> {
+        if !net.version_at_least("1.1.0") || net.disable_gc {
+            return Ok(ChainRun::default());
+        }
         self.chain("GC", 0..net.plugins.len(), net, None, true, |i, _| {
             net.network_request(i, Some(valid))
         })

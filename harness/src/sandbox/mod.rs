@@ -253,9 +253,7 @@ impl Sandbox {
     }
 
     fn register(&self) {
-        let mut pids = vec![self.keeper.pid()];
-        pids.extend(self.peer.as_ref().map(Holder::pid));
-        pids.extend(self.containers.iter().map(|c| c.holder.pid()));
+        let pids = self.pids();
         let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|(id, ..)| *id != self.id);
         live.push((self.id, pids, self.dir.path().to_path_buf()));
