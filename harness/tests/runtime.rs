@@ -241,3 +241,35 @@ fn the_spy_sees_order_environment_and_prev_result() {
         "DEL gets the cached result"
     );
 }
+
+/// libcni's gating: GC and STATUS exist from 1.1.0, and `disableGC`
+/// stops GC; a gated verb reaches no plugin.
+#[test]
+fn gc_and_status_follow_version_and_disable_gc() {
+    let bin = TempDir::new().unwrap();
+    spy::install(bin.path(), &common::harness()).unwrap();
+    let log = bin.path().join("spy.log");
+    let sb = Sandbox::new(&SandboxOptions::default()).unwrap();
+    let mut rt = Runtime::new(&sb, vec![bin.path().to_path_buf()], Duration::from_secs(10));
+    rt.extra_env
+        .push(("CNI_SPY_LOG".into(), log.display().to_string()));
+    let list = |version: &str, disable_gc: bool| {
+        let conf = json!({"cniVersion": version, "name": "n", "disableGC": disable_gc,
+            "plugins": [{"type": "cni-spy"}]});
+        NetworkConfig::parse(conf.to_string().as_bytes()).unwrap()
+    };
+    let calls = |log: &Path| -> Vec<String> {
+        spy::read_log(log)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r["command"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert!(rt.gc(&list("1.1.0", true), &[]).unwrap().steps.is_empty());
+    assert!(rt.gc(&list("1.0.0", false), &[]).unwrap().steps.is_empty());
+    assert!(rt.status(&list("1.0.0", false)).unwrap().steps.is_empty());
+    assert!(calls(&log).is_empty(), "{:?}", calls(&log));
+    assert!(rt.gc(&list("1.1.0", false), &[]).unwrap().succeeded());
+    assert!(rt.status(&list("1.1.0", false)).unwrap().succeeded());
+    assert_eq!(calls(&log), ["GC", "STATUS"]);
+}
