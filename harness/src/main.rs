@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use cni_conformance::suite::RunOptions;
+use cni_conformance::suite::{KNOWN_VERSIONS, RunOptions};
 use cni_conformance::{sandbox, spy, userns};
 
 #[derive(Parser)]
@@ -155,10 +155,26 @@ fn exit_code(outcome: Result<bool>) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("cni-conformance: {e:#}");
+            eprintln!("cni-conformance: {}", chain(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes, "a: b: c", each cause once even when a
+/// message already quotes its source.
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// SIGINT and SIGTERM remove every live sandbox before exiting; the
@@ -216,6 +232,24 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
     }
 }
 
+/// A plugin binary as `--plugin` names it: an absolute path (plugins run
+/// from another working folder), to an executable file.
+fn plugin_binary(path: PathBuf) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let abs = std::path::absolute(&path)
+        .with_context(|| format!("--plugin {}: cannot make the path absolute", path.display()))?;
+    let meta = std::fs::metadata(&abs)
+        .with_context(|| format!("--plugin {}: cannot read it", path.display()))?;
+    anyhow::ensure!(meta.is_file(), "--plugin {}: not a file", path.display());
+    anyhow::ensure!(
+        meta.permissions().mode() & 0o111 != 0,
+        "--plugin {}: not executable (chmod +x {})",
+        path.display(),
+        path.display()
+    );
+    Ok(abs)
+}
+
 /// The spy plugin, linked into a folder that lives as long as the run.
 fn spy_dir() -> Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
@@ -245,6 +279,27 @@ fn run_suite(args: RunArgs) -> Result<bool> {
     } else {
         plugins
     };
+    let plugins = plugins
+        .into_iter()
+        .map(plugin_binary)
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(versions) = &versions {
+        for v in versions {
+            anyhow::ensure!(
+                KNOWN_VERSIONS.contains(&v.as_str()),
+                "--versions: {v} is not a CNI spec version (known: {})",
+                KNOWN_VERSIONS.join(", ")
+            );
+        }
+    }
+    if let Some(f) = &filter {
+        anyhow::ensure!(
+            cni_conformance::checks::catalog()
+                .iter()
+                .any(|c| c.run.is_some() && c.id.contains(f.as_str())),
+            "--filter: no implemented check's ID contains {f:?} (`cni-conformance list` shows them)"
+        );
+    }
     let mut delegates: Vec<PathBuf> = cni_path
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();

@@ -51,13 +51,3 @@ pub fn capture(sb: &Sandbox) -> Result<Snapshot, ObserveError> {
 pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
     snapshot::diff(before, after)
 }
-
-pub fn print_changes(before: &Snapshot, after: &Snapshot) {
-    let changes = changes(before, after);
-    if changes.is_empty() {
-        println!("   (none)");
-    }
-    for c in changes {
-        println!("   {c}");
-    }
-}

@@ -21,6 +21,16 @@ pub enum PluginKind {
     Chained,
 }
 
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PluginKind::Interface => "interface",
+            PluginKind::Ipam => "ipam",
+            PluginKind::Chained => "chained",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
@@ -45,11 +55,27 @@ pub struct Profile {
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error(
-        "no built-in profile {0:?}: use macvlan, host-local, bridge, ptp, static or tuning, or a TOML file"
+        "no built-in profile {name:?} (built in: {}); a profile file's path needs a `/` or a .toml ending",
+        built_in_names()
     )]
-    Unknown(String),
-    #[error("reading profile {path}: {detail}")]
-    Read { path: String, detail: String },
+    Unknown { name: String },
+    #[error(
+        "no built-in profile for a plugin named {plugin:?} (built in: {}): write one and pass --profile FILE (see the README)",
+        built_in_names()
+    )]
+    NoneFor { plugin: String },
+    #[error("reading profile {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("profile {path}: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
     #[error("profile {name}: the config template is not JSON once filled in: {detail}")]
     Template { name: String, detail: String },
 }
@@ -140,6 +166,10 @@ bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
     ),
 ];
 
+fn built_in_names() -> String {
+    BUILT_IN.map(|(n, _)| n).join(", ")
+}
+
 /// `*` matches any run of characters; nothing else is special.
 fn matches(pattern: &str, name: &str) -> bool {
     match pattern.split_once('*') {
@@ -162,29 +192,33 @@ impl Profile {
         self.config.contains("{{subnet}}")
     }
 
-    pub fn built_in(name: &str) -> Result<Profile, ProfileError> {
-        let (_, text) = BUILT_IN
-            .iter()
-            .find(|(n, _)| *n == name)
-            .ok_or_else(|| ProfileError::Unknown(name.into()))?;
-        Ok(toml::from_str(text).expect("built-in profiles parse"))
+    pub fn built_in(name: &str) -> Option<Profile> {
+        let (_, text) = BUILT_IN.iter().find(|(n, _)| *n == name)?;
+        Some(toml::from_str(text).expect("built-in profiles parse"))
     }
 
     pub fn from_file(path: &Path) -> Result<Profile, ProfileError> {
-        let read = |detail: String| ProfileError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
             path: path.display().to_string(),
-            detail,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| read(e.to_string()))?;
-        toml::from_str(&text).map_err(|e| read(e.to_string()))
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ProfileError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// `--profile NAME|FILE`, or the built-in profile named like the plugin.
+    /// A choice with a `/` or a `.toml` ending (or naming a file) is a file.
     pub fn resolve(choice: Option<&str>, plugin_file_name: &str) -> Result<Profile, ProfileError> {
         match choice {
-            Some(c) if Path::new(c).is_file() => Profile::from_file(Path::new(c)),
-            Some(c) => Profile::built_in(c),
-            None => Profile::built_in(plugin_file_name),
+            Some(c) if c.contains('/') || c.ends_with(".toml") || Path::new(c).is_file() => {
+                Profile::from_file(Path::new(c))
+            }
+            Some(c) => Profile::built_in(c).ok_or_else(|| ProfileError::Unknown { name: c.into() }),
+            None => Profile::built_in(plugin_file_name).ok_or_else(|| ProfileError::NoneFor {
+                plugin: plugin_file_name.into(),
+            }),
         }
     }
 

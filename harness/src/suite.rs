@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::checks::{self, Case, CaseError, Check, Finding, Level};
-use crate::profile::{PluginKind, Profile, ProfileError};
+use crate::profile::{Fill, PluginKind, Profile, ProfileError};
 use crate::runtime::Runtime;
 use crate::sandbox::{Sandbox, SandboxError, SandboxOptions};
 
@@ -76,8 +76,15 @@ pub enum RunError {
     Profile(#[from] ProfileError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
-    #[error("{plugin}: {detail}")]
+    #[error("VERSION could not be asked: {detail}")]
     Plugin { plugin: String, detail: String },
+    #[error("no case to run: {why}")]
+    NothingSelected { plugin: String, why: String },
+    #[error("plugins could not use the sandbox, so no verdict would mean anything")]
+    Unusable {
+        #[source]
+        source: SandboxError,
+    },
     #[error("check {id} at {version} could not run: {source}")]
     Case {
         id: String,
@@ -87,13 +94,31 @@ pub enum RunError {
     },
 }
 
-/// The versions the plugin advertises (0.1.0 when it has no VERSION).
-fn advertised(
+/// A sandbox as the cases of `profile` get it, proven usable: plugins can
+/// make and write its state folders and the profile's `dataDir`s.
+pub fn usable_sandbox(profile: &Profile, plugin_type: &str) -> Result<Sandbox, RunError> {
+    let doc = profile.network("1.1.0", "conformance", &Fill::new(plugin_type))?;
+    let data_dirs = crate::runtime::NetworkConfig::parse(doc.to_string().as_bytes())
+        .map(|n| n.data_dirs())
+        .unwrap_or_default();
+    let sb = Sandbox::new(&SandboxOptions {
+        state_dirs: data_dirs.clone(),
+        ..Default::default()
+    })?;
+    sb.probe_state(&data_dirs)
+        .map_err(|source| RunError::Unusable { source })?;
+    Ok(sb)
+}
+
+/// Proves the sandbox usable, then asks the plugin which versions it
+/// advertises (0.1.0 when it has no VERSION).
+fn preflight(
     plugin_type: &str,
+    profile: &Profile,
     cni_path: &[PathBuf],
     timeout: Duration,
 ) -> Result<Vec<String>, RunError> {
-    let sb = Sandbox::new(&SandboxOptions::default())?;
+    let sb = usable_sandbox(profile, plugin_type)?;
     let rt = Runtime::new(&sb, cni_path.to_vec(), timeout);
     let err = |detail: String| RunError::Plugin {
         plugin: plugin_type.into(),
@@ -164,11 +189,31 @@ pub fn run_plugin(
     let profile = Profile::resolve(opts.profile.as_deref(), &plugin_type)?;
     let mut cni_path = vec![plugin.parent().map(Path::to_path_buf).unwrap_or_default()];
     cni_path.extend(opts.cni_path.iter().cloned());
-    let versions: Vec<String> = advertised(&plugin_type, &cni_path, opts.timeout)?
-        .into_iter()
+    let advertised = preflight(&plugin_type, &profile, &cni_path, opts.timeout)?;
+    let versions: Vec<String> = advertised
+        .iter()
         .filter(|v| KNOWN_VERSIONS.contains(&v.as_str()))
         .filter(|v| opts.versions.as_ref().is_none_or(|only| only.contains(v)))
+        .cloned()
         .collect();
+    let nothing = |why: String| RunError::NothingSelected {
+        plugin: plugin.display().to_string(),
+        why,
+    };
+    if versions.is_empty() {
+        return Err(nothing(match &opts.versions {
+            Some(only) => format!(
+                "it advertises {}; --versions asked for {}",
+                advertised.join(", "),
+                only.join(", ")
+            ),
+            None => format!(
+                "it advertises {}, none of which this harness knows ({})",
+                advertised.join(", "),
+                KNOWN_VERSIONS.join(", ")
+            ),
+        }));
+    }
     let catalog = checks::catalog();
     let mut queue: VecDeque<(usize, String)> = VecDeque::new();
     for (i, check) in catalog.iter().enumerate() {
@@ -198,6 +243,17 @@ pub fn run_plugin(
         for v in chosen {
             queue.push_back((i, v.clone()));
         }
+    }
+    if queue.is_empty() {
+        return Err(nothing(format!(
+            "no implemented check{} applies to a plugin of kind {} at {}",
+            opts.filter
+                .as_ref()
+                .map(|f| format!(" whose ID contains {f:?}"))
+                .unwrap_or_default(),
+            profile.kind,
+            versions.join(", ")
+        )));
     }
     let queue = Mutex::new(queue);
     let results = Mutex::new(Vec::new());

@@ -144,6 +144,7 @@ pub fn replay(v: &Vector, cni_path: &[PathBuf], vectors_dir: &Path) -> Result<Va
         .map(str::to_string);
     let mut sb = Sandbox::new(&SandboxOptions {
         master,
+        state_dirs: net.data_dirs(),
         ..Default::default()
     })?;
     let c = sb.add_container("ctr")?;

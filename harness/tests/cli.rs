@@ -2,10 +2,9 @@
 //! root and as an unprivileged user.
 
 mod common;
-use common::harness;
+use common::{harness, real_root};
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -13,22 +12,11 @@ use tempfile::TempDir;
 
 const WALKTHROUGH: &str = r#"{"name":"macvlannet","type":"macvlan","master":"eth0","ipam":{"type":"host-local","subnet":"192.168.122.0/24","routes":[{"dst":"0.0.0.0/0"}]}}"#;
 
-/// The harness and the reference plugins copied where any user may run
-/// them, with the walkthrough's config.
+/// The harness and the reference plugins where any user may run them,
+/// with the walkthrough's config.
 fn world_readable_kit() -> TempDir {
-    let kit = TempDir::new().unwrap();
-    let from = harness().parent().unwrap().to_path_buf();
-    for bin in ["cni-conformance", "macvlan", "host-local"] {
-        let src = from.join(bin);
-        assert!(
-            src.is_file(),
-            "{} is not built: run `cargo test --workspace`",
-            src.display()
-        );
-        fs::copy(&src, kit.path().join(bin)).unwrap();
-    }
+    let kit = common::world_readable_kit();
     fs::write(kit.path().join("walkthrough.json"), WALKTHROUGH).unwrap();
-    fs::set_permissions(kit.path(), fs::Permissions::from_mode(0o755)).unwrap();
     kit
 }
 
@@ -38,12 +26,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// Whether this process is real root (not root of a user namespace).
-fn real_root() -> bool {
-    fs::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 /// Runs the kit's harness; as an unprivileged user when `unprivileged` and
@@ -81,7 +63,7 @@ fn assert_walkthrough(out: &Output) {
         t.contains("route default via 192.168.122.1 dev eth0 added in container ctr0"),
         "{t}"
     );
-    assert!(t.contains("file cni/networks/macvlannet/192.168.122.2 (\"cnitest\\r\\neth0\") added in state /var/lib"), "{t}");
+    assert!(t.contains("file networks/macvlannet/192.168.122.2 (\"cnitest\\r\\neth0\") added in state /var/lib/cni"), "{t}");
     assert!(t.contains("pings 192.168.122.2: reachable"), "{t}");
     let after_del = t.split("after DEL").nth(1).unwrap_or_default();
     assert!(
@@ -135,6 +117,35 @@ fn exec_runs_as_an_unprivileged_user() {
     assert!(doctor.status.success(), "{t}");
     if real_root() {
         assert!(t.contains("privileges: uid 65534"), "{t}");
+    }
+}
+
+/// The walkthrough on a host that has run CNI before (root-owned state
+/// folders holding another run's reservation of 192.168.122.2): the same
+/// transcript as on a clean host, as root and as an ordinary user.
+#[test]
+fn exec_on_a_used_host_as_root_and_as_an_unprivileged_user() {
+    let kit = world_readable_kit();
+    let p = kit.path().display().to_string();
+    let args = [
+        "exec",
+        "ADD",
+        "--config",
+        "walkthrough.json",
+        "--cni-path",
+        &p,
+        "--peer",
+    ];
+    let mut users = vec![false];
+    if real_root() {
+        users.push(true);
+    }
+    for unprivileged in users {
+        let out = common::on_a_used_host(&kit.path().join("cni-conformance"), &args, unprivileged)
+            .current_dir(kit.path())
+            .output()
+            .unwrap();
+        assert_walkthrough(&out);
     }
 }
 
@@ -312,4 +323,88 @@ fn vectors_compare_a_plugin_with_the_reference() {
         "{t}"
     );
     assert!(t.contains("for other plugins"), "{t}");
+}
+
+/// A run that would prove nothing is a harness error (exit 2) that says
+/// why, never a green "0 passed, 0 failed".
+#[test]
+fn runs_that_select_nothing_exit_2_with_the_reason() {
+    let tmp = TempDir::new().unwrap();
+    fs::write(tmp.path().join("not-executable"), "#!/bin/sh\n").unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["run", "--versions", "9.9.9"],
+            "9.9.9 is not a CNI spec version",
+        ),
+        (
+            &["run", "--filter", "nosuchcheck"],
+            "no implemented check's ID contains \"nosuchcheck\"",
+        ),
+        (
+            &[
+                "run",
+                "--plugin",
+                "/usr/lib/cni/macvlan",
+                "--versions",
+                "1.1.0",
+            ],
+            "no case to run: it advertises 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0; --versions asked for 1.1.0",
+        ),
+        (
+            &[
+                "run",
+                "--plugin",
+                "/usr/lib/cni/static",
+                "--filter",
+                "leak.after-failed-add",
+                "--versions",
+                "1.0.0",
+            ],
+            "all 1 MUST cases were skipped",
+        ),
+        (
+            &["run", "--profile", "./my-plugn.toml"],
+            "reading profile ./my-plugn.toml: No such file or directory",
+        ),
+        (
+            &["run", "--plugin", "./not-executable"],
+            "not executable (chmod +x ./not-executable)",
+        ),
+        (
+            &["run", "--plugin", "./nothing-here"],
+            "--plugin ./nothing-here: cannot read it: No such file or directory",
+        ),
+    ];
+    for (args, why) in cases {
+        let out = Command::new(harness())
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
+        assert!(t.contains(why), "{args:?}: {t}");
+        assert!(!t.contains("panicked"), "{args:?}: {t}");
+    }
+}
+
+/// `list | head -1`: the reader is gone before the harness has printed
+/// everything (here: before it prints anything, so every write meets a
+/// closed pipe); the harness exits 0 without a panic.
+#[test]
+fn list_into_a_closed_pipe_exits_cleanly() {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let out = Command::new(harness())
+        .arg("list")
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -65,7 +65,7 @@ fn a_sandbox_has_a_master_containers_and_private_state_dirs() {
     let marker = format!("/var/lib/cni/conformance-probe-{}", std::process::id());
     let status = sb
         .plugin_command("sh")
-        .args(["-c", &format!("mkdir -p /var/lib/cni && echo x > {marker}")])
+        .args(["-c", &format!("echo x > {marker}")])
         .status()
         .unwrap();
     assert!(status.success());
@@ -76,10 +76,94 @@ fn a_sandbox_has_a_master_containers_and_private_state_dirs() {
     let layer = sb
         .state_layers()
         .into_iter()
-        .find(|(l, _)| l == "state /var/lib")
+        .find(|(l, _)| l == "state /var/lib/cni")
         .unwrap()
         .1;
-    assert!(layer.join(marker.trim_start_matches("/var/lib/")).exists());
+    assert!(
+        layer
+            .join(marker.trim_start_matches("/var/lib/cni/"))
+            .exists()
+    );
+}
+
+/// A host that has run CNI before: root-owned state folders holding
+/// another run's reservations. Plugins must see them empty and writable.
+/// The folders are made on tmpfs in a mount namespace of the test's own
+/// (the test binary runs itself there), so the machine is not touched.
+#[test]
+fn state_folders_are_empty_and_writable_whatever_the_host_holds() {
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "on_a_host_that_ran_cni",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+}
+
+#[test]
+#[ignore = "run in a mount namespace of its own by state_folders_are_empty_and_writable_whatever_the_host_holds"]
+fn on_a_host_that_ran_cni() {
+    use std::os::unix::fs::PermissionsExt;
+    for root in ["/var/lib", "/run"] {
+        nix::mount::mount(
+            Some("tmpfs"),
+            root,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap_or_else(|e| panic!("tmpfs on {root}: {e}"));
+    }
+    let dirs = [
+        "/var/lib/cni/networks/net1",
+        "/run/cni",
+        "/var/lib/vendor/state",
+    ];
+    for dir in dirs {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(Path::new(dir).join("10.88.0.2"), "foreign\r\neth0").unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let sb = Sandbox::new(&SandboxOptions {
+        state_dirs: vec!["/var/lib/vendor/state".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    sb.probe_state(&["/var/lib/cni/conformance".into()])
+        .unwrap();
+    let script = "for d in /var/lib/cni/networks /run/cni /var/lib/vendor/state; do \
+                  [ -z \"$(ls -A $d 2>/dev/null)\" ] || { echo \"$d is not empty\"; exit 1; }; \
+                  mkdir -p $d/net1 && echo c1 > $d/net1/10.88.0.2 || exit 1; done";
+    let out = sb
+        .plugin_command("sh")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(sb);
+    for dir in dirs {
+        assert_eq!(
+            std::fs::read_to_string(Path::new(dir).join("10.88.0.2")).unwrap(),
+            "foreign\r\neth0",
+            "the machine's file in {dir} changed"
+        );
+    }
 }
 
 #[test]
@@ -125,9 +209,10 @@ fn a_profile_data_dir_is_overlaid_too() {
         !base.path().join("not-yet").exists(),
         "the write reached the machine"
     );
-    let labels: Vec<String> = sb.state_layers().into_iter().map(|(l, _)| l).collect();
-    assert!(
-        labels.contains(&format!("state {}", base.path().display())),
-        "{labels:?}"
-    );
+    let layers = sb.state_layers();
+    let (_, layer) = layers
+        .iter()
+        .find(|(l, _)| *l == format!("state {}", data_dir.display()))
+        .unwrap_or_else(|| panic!("{layers:?}"));
+    assert!(layer.join("probe").is_file());
 }

@@ -9,36 +9,92 @@ use std::process::Command;
 use cni_conformance::schema::{self, Kind};
 use tempfile::TempDir;
 
-#[test]
-fn the_reference_plugins_pass_every_check() {
-    let out = TempDir::new().unwrap();
-    let json = out.path().join("report.json");
-    let run = Command::new(harness())
-        .args(["run", "--format", "json", "--output"])
-        .arg(&json)
-        .output()
-        .unwrap();
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let v = schema::validate(Kind::Report, "1.1.0", &report).unwrap();
-    assert!(v.is_empty(), "the report breaks its schema: {v:#?}");
-    assert_eq!(report["summary"]["failed"], 0);
-    let results = report["results"].as_array().unwrap();
-    assert!(results.len() > 400, "only {} results", results.len());
-    for r in results {
-        assert_ne!(r["status"], "fail", "{r}");
-        if r["status"] == "skip" {
-            assert!(
-                r["reason"].as_str().is_some_and(|s| !s.is_empty()),
-                "a skip without reason: {r}"
+/// The sorted (plugin, id, version, status) of a report.
+fn verdicts(report: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                r["plugin"], r["id"], r["version"], r["status"]
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Report text is for people: no Rust `Option` debug output.
+fn assert_readable(report: &str) {
+    for bad in ["Some(", "None"] {
+        if let Some(at) = report.find(bad) {
+            panic!(
+                "report text holds {bad:?}: ...{}...",
+                &report[at.saturating_sub(200)..(at + 100).min(report.len())]
             );
         }
+    }
+}
+
+/// The full run on a host that has run CNI before (root-owned state
+/// folders with another run's reservations), as root and, where the test
+/// is real root, as an ordinary user: every case passes, the same verdicts
+/// both ways.
+#[test]
+fn the_reference_plugins_pass_every_check_as_root_and_rootless_on_a_used_host() {
+    let kit = common::world_readable_kit();
+    let mut users = vec![false];
+    if common::real_root() {
+        users.push(true);
+    }
+    // Where an unprivileged harness may write its report.
+    let reports = TempDir::new().unwrap();
+    std::fs::set_permissions(
+        reports.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    for unprivileged in users {
+        let json = reports.path().join(format!("report-{unprivileged}.json"));
+        let json_arg = json.display().to_string();
+        let run = common::on_a_used_host(
+            &kit.path().join("cni-conformance"),
+            &["run", "--format", "json", "--output", &json_arg],
+            unprivileged,
+        )
+        .current_dir(kit.path())
+        .output()
+        .unwrap();
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "unprivileged: {unprivileged}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let text = std::fs::read_to_string(&json).unwrap();
+        assert_readable(&text);
+        let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let v = schema::validate(Kind::Report, "1.1.0", &report).unwrap();
+        assert!(v.is_empty(), "the report breaks its schema: {v:#?}");
+        assert_eq!(report["summary"]["failed"], 0);
+        let results = report["results"].as_array().unwrap();
+        assert!(results.len() > 400, "only {} results", results.len());
+        for r in results {
+            assert_eq!(r["status"], "pass", "unprivileged: {unprivileged}: {r}");
+        }
+        // The summary reaches stdout (the CI log) too.
+        assert!(
+            String::from_utf8_lossy(&run.stdout).contains(" passed, 0 failed"),
+            "{}",
+            String::from_utf8_lossy(&run.stdout)
+        );
+        seen.push(verdicts(&report));
+    }
+    if let [root, rootless] = seen.as_slice() {
+        assert_eq!(root, rootless, "rootless verdicts differ from root's");
     }
 }
 
@@ -108,8 +164,9 @@ fn upstream_plugins_complete_with_their_known_deviations() {
         "upstream has MUST failures: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert_readable(&text);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
     let results = report["results"].as_array().unwrap();
     let with = |status: &str| -> std::collections::BTreeSet<String> {
         results

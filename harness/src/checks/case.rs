@@ -65,16 +65,17 @@ impl Case {
     /// A world with `containers` container namespaces.
     pub fn world_n(&self, fill: Fill, containers: usize) -> Result<World, CaseError> {
         let master = self.profile.needs_master.then(|| fill.master.clone());
+        let doc = self.profile.network(&self.version, "conformance", &fill)?;
+        let net = NetworkConfig::parse(doc.to_string().as_bytes())
+            .map_err(|e| CaseError::Config(e.to_string()))?;
         let mut sb = Sandbox::new(&SandboxOptions {
             master,
+            state_dirs: net.data_dirs(),
             ..Default::default()
         })?;
         for i in 0..containers {
             sb.add_container(&format!("ctr{i}"))?;
         }
-        let doc = self.profile.network(&self.version, "conformance", &fill)?;
-        let net = NetworkConfig::parse(doc.to_string().as_bytes())
-            .map_err(|e| CaseError::Config(e.to_string()))?;
         Ok(World { sb, fill, net })
     }
 

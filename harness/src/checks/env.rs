@@ -285,9 +285,9 @@ fn del_missing(case: &mut Case) -> Result<Finding, CaseError> {
         )?;
         if step.outcome.success() || step.outcome.error_code() != Some(4) {
             return Ok(Finding::Deviation(format!(
-                "DEL without {var}: {}, code {:?}",
+                "DEL without {var}: {}, {}",
                 step.outcome.exit,
-                step.outcome.error_code()
+                super::say::code(step.outcome.error_code())
             )));
         }
     }
@@ -314,7 +314,7 @@ fn unknown_command_code(case: &mut Case) -> Result<Finding, CaseError> {
     let step = unknown_command_step(case)?;
     Ok(match step.outcome.error_code() {
         Some(4) => Finding::Pass("code 4".into()),
-        other => Finding::Deviation(format!("expected code 4, got {other:?}")),
+        other => Finding::Deviation(format!("expected code 4, got {}", super::say::code(other))),
     })
 }
 
@@ -394,8 +394,9 @@ fn refused_all(
         let ok = !step.outcome.success() && want_code.is_none_or(|w| code == Some(w));
         if !ok {
             return Ok(Finding::Deviation(format!(
-                "{var}={label}: {}, code {code:?}",
-                step.outcome.exit
+                "{var}={label}: {}, {}",
+                step.outcome.exit,
+                super::say::code(code)
             )));
         }
     }
@@ -471,9 +472,9 @@ fn bad_network_name(case: &mut Case) -> Result<Finding, CaseError> {
         let step = add_with(case, &[], |r| r["name"] = json!(name), true)?;
         if step.outcome.success() || step.outcome.error_code() != Some(7) {
             return Ok(Finding::Deviation(format!(
-                "name {name:?}: {}, code {:?}",
+                "name {name:?}: {}, {}",
                 step.outcome.exit,
-                step.outcome.error_code()
+                super::say::code(step.outcome.error_code())
             )));
         }
     }
@@ -505,7 +506,10 @@ fn not_json_code(case: &mut Case) -> Result<Finding, CaseError> {
     Ok(if codes.iter().all(|c| *c == Some(6)) {
         Finding::Pass("code 6".into())
     } else {
-        Finding::Deviation(format!("expected code 6, got {codes:?}"))
+        Finding::Deviation(format!(
+            "expected code 6, got {}",
+            super::say::codes(&codes)
+        ))
     })
 }
 

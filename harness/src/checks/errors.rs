@@ -102,7 +102,7 @@ fn object(case: &mut Case) -> Result<Finding, CaseError> {
         let parsed = s.outcome.error();
         parsed.is_none().then(|| {
             format!(
-                "{} {}: no error object on stdout ({:?})",
+                "{} {}: no error object on stdout (it printed {:?})",
                 s.verb,
                 s.outcome.exit,
                 s.outcome.stdout_text().trim()
@@ -126,8 +126,13 @@ fn cni_version(case: &mut Case) -> Result<Finding, CaseError> {
             return None;
         }
         let e = s.outcome.error()?;
-        (e.cni_version.as_deref() != Some(version.as_str()))
-            .then(|| format!("{}: cniVersion {:?}", s.verb, e.cni_version))
+        (e.cni_version.as_deref() != Some(version.as_str())).then(|| {
+            format!(
+                "{}: cniVersion {}",
+                s.verb,
+                super::say::or(e.cni_version.as_deref(), "missing")
+            )
+        })
     })
 }
 

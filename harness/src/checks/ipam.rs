@@ -50,7 +50,10 @@ fn exhaustion(case: &mut Case) -> Result<Finding, CaseError> {
     } else if second.succeeded() {
         let twice = second.result.as_ref().and_then(first_address) == taken;
         Finding::Deviation(if twice {
-            format!("{taken:?} was handed out twice")
+            format!(
+                "{} was handed out twice",
+                super::say::or(taken, "an address")
+            )
         } else {
             "a one-address pool gave two addresses".into()
         })
@@ -82,7 +85,8 @@ fn requested_ip(case: &mut Case) -> Result<Finding, CaseError> {
     Ok(match got.as_deref() {
         Some("10.88.0.77/24") => Finding::Pass("args.cni.ips honoured over CNI_ARGS".into()),
         other => Finding::Deviation(format!(
-            "asked for 10.88.0.77 (and CNI_ARGS 10.88.0.99), got {other:?}"
+            "asked for 10.88.0.77 (and CNI_ARGS 10.88.0.99), got {}",
+            super::say::or(other, "no address")
         )),
     })
 }

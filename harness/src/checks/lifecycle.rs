@@ -68,7 +68,7 @@ fn leak_after_del(case: &mut Case) -> Result<Finding, CaseError> {
 }
 
 /// Container 0 takes the only address of a /30; container 1's ADD then
-/// fails. Returns the snapshots around container 1's ADD and its DEL.
+/// fails. The snapshots around container 1's ADD and its DEL.
 struct FailedAdd {
     before: crate::snapshot::Snapshot,
     after_add: crate::snapshot::Snapshot,
@@ -76,16 +76,21 @@ struct FailedAdd {
     failed: bool,
 }
 
-fn failed_add(case: &mut Case) -> Result<Option<FailedAdd>, CaseError> {
+/// The failed-ADD scenario, or why it cannot be staged.
+fn failed_add(case: &mut Case) -> Result<Result<FailedAdd, Finding>, CaseError> {
     let Some(w) = pool_world(case, "10.89.0.0/30", 2)? else {
-        return Ok(None);
+        return Ok(Err(Finding::Skip(NO_POOL.into())));
     };
     let mut rt = case.runtime(&w);
     let (a, b) = (w.attachment(0, "c1", "eth0"), w.attachment(1, "c2", "eth0"));
     let first = case.add(&w, &mut rt, &a)?;
     if !first.succeeded() {
         case.del(&w, &mut rt, &a)?;
-        return Ok(None);
+        return Ok(Err(Finding::Skip(
+            "the ADD that takes the pool's only address failed, so no ADD could be made \
+             to fail on exhaustion; the plugin's answer is in the evidence"
+                .into(),
+        )));
     }
     let before = w.snapshot()?;
     let second = case.add(&w, &mut rt, &b)?;
@@ -93,7 +98,7 @@ fn failed_add(case: &mut Case) -> Result<Option<FailedAdd>, CaseError> {
     case.del(&w, &mut rt, &b)?;
     let after_del = w.snapshot()?;
     case.del(&w, &mut rt, &a)?;
-    Ok(Some(FailedAdd {
+    Ok(Ok(FailedAdd {
         before,
         after_add,
         after_del,
@@ -102,8 +107,9 @@ fn failed_add(case: &mut Case) -> Result<Option<FailedAdd>, CaseError> {
 }
 
 fn leak_after_failed_add(case: &mut Case) -> Result<Finding, CaseError> {
-    let Some(f) = failed_add(case)? else {
-        return Ok(Finding::Skip(NO_POOL.into()));
+    let f = match failed_add(case)? {
+        Ok(f) => f,
+        Err(why) => return Ok(why),
     };
     if !f.failed {
         return Ok(Finding::Deviation(
@@ -117,8 +123,9 @@ fn leak_after_failed_add(case: &mut Case) -> Result<Finding, CaseError> {
 }
 
 fn add_rollback(case: &mut Case) -> Result<Finding, CaseError> {
-    let Some(f) = failed_add(case)? else {
-        return Ok(Finding::Skip(NO_POOL.into()));
+    let f = match failed_add(case)? {
+        Ok(f) => f,
+        Err(why) => return Ok(why),
     };
     if !f.failed {
         return Ok(Finding::Skip(
@@ -251,10 +258,14 @@ fn chain_prev_result(case: &mut Case) -> Result<Finding, CaseError> {
         .find(|r| r["command"] == "ADD" && r["stdin"]["tag"] == "last")
         .map(|r| r["stdin"]["prevResult"].clone());
     Ok(if calls != order {
-        Finding::Deviation(format!("the spies saw {calls:?}"))
+        Finding::Deviation(format!(
+            "the spies saw {}",
+            super::say::list(calls.iter().map(|(verb, tag)| format!("{verb} {tag}")))
+        ))
     } else if received != produced {
         Finding::Deviation(format!(
-            "the next plugin received {received:?} as prevResult, not the plugin's result"
+            "the next plugin received {} as prevResult, not the plugin's result",
+            super::say::or(received, "nothing")
         ))
     } else {
         Finding::Pass("the result reached the next plugin; ADD in order, DEL in reverse".into())
@@ -445,7 +456,8 @@ fn parallel_add(case: &mut Case) -> Result<Finding, CaseError> {
             .find(|s| !s.outcome.success())
             .map(|s| s.outcome.stdout_text());
         Finding::Deviation(format!(
-            "{ok} of {N} parallel ADDs succeeded; e.g. {example:?}"
+            "{ok} of {N} parallel ADDs succeeded; e.g. {}",
+            super::say::or(example, "no output")
         ))
     } else if r.distinct() != r.addresses.len() {
         Finding::Deviation(format!(
@@ -552,7 +564,11 @@ fn exhaust_release(case: &mut Case) -> Result<Finding, CaseError> {
                 got.unwrap_or_default()
             ))
         } else {
-            Finding::Deviation(format!("released {released:?}, then ADD got {got:?}"))
+            Finding::Deviation(format!(
+                "released {}, then ADD got {}",
+                super::say::or(released, "no address"),
+                super::say::or(got, "no address")
+            ))
         }
     };
     for att in &atts {
@@ -688,7 +704,12 @@ fn status_exhausted(case: &mut Case) -> Result<Finding, CaseError> {
             (false, ..) => Finding::Skip("ADD failed (see add.succeeds)".into()),
             (true, false, Some(50 | 51)) => Finding::Pass("exhaustion reported".into()),
             (true, ok, code) => Finding::Deviation(format!(
-                "STATUS on an exhausted pool: success {ok}, code {code:?}"
+                "STATUS on an exhausted pool: {}",
+                if ok {
+                    "success".to_string()
+                } else {
+                    super::say::code(code)
+                }
             )),
         },
     )

@@ -12,6 +12,7 @@ mod env;
 mod errors;
 mod ipam;
 mod lifecycle;
+mod say;
 mod verbs;
 mod version;
 

@@ -108,9 +108,11 @@ fn version_echo(case: &mut Case) -> Result<Finding, CaseError> {
         .and_then(|r| r.get("cniVersion")?.as_str().map(str::to_string));
     let f = match got {
         Some(v) if v == case.version => Finding::Pass(format!("cniVersion {v}")),
-        other if a.step.outcome.success() => {
-            Finding::Deviation(format!("requested {}, result says {other:?}", case.version))
-        }
+        other if a.step.outcome.success() => Finding::Deviation(format!(
+            "requested {}, result says {}",
+            case.version,
+            super::say::or(other, "nothing (no cniVersion)")
+        )),
         _ => Finding::Skip("ADD failed (see add.succeeds)".into()),
     };
     finish(case, &a, f)
@@ -270,7 +272,8 @@ fn disagreements(w: &World, result: &Value, ifname: &str) -> Result<Vec<String>,
     for addr in &reported {
         if !present.contains(addr) {
             out.push(format!(
-                "address {addr} is not on {ifname} (it has {present:?})"
+                "address {addr} is not on {ifname} (it has {})",
+                super::say::list(&present)
             ));
         }
     }
@@ -557,8 +560,13 @@ fn check_refused(case: &mut Case) -> Result<Finding, CaseError> {
     Ok(match (step.outcome.success(), code) {
         (false, Some(1)) => Finding::Pass("refused with code 1".into()),
         (ok, code) => Finding::Deviation(format!(
-            "CHECK at {}: exit ok={ok}, code {code:?}",
-            case.version
+            "CHECK at {}: {}",
+            case.version,
+            if ok {
+                "success".to_string()
+            } else {
+                super::say::code(code)
+            }
         )),
     })
 }

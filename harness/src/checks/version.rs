@@ -85,9 +85,10 @@ fn lists_supported(case: &mut Case) -> Result<Finding, CaseError> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     match supported(&doc) {
-        Some(list) if !list.is_empty() && !version.is_empty() => {
-            Ok(Finding::Pass(format!("supports {list:?}")))
-        }
+        Some(list) if !list.is_empty() && !version.is_empty() => Ok(Finding::Pass(format!(
+            "supports {}",
+            super::say::list(&list)
+        ))),
         // 0.2.0 may answer without a list (meaning 0.1.0 and 0.2.0).
         None if version == "0.2.0" => Ok(Finding::Pass("0.2.0 without a list".into())),
         _ => Ok(Finding::Deviation(format!("not a VERSION answer: {doc}"))),
@@ -105,7 +106,10 @@ fn known_versions(case: &mut Case) -> Result<Finding, CaseError> {
     Ok(if unknown.is_empty() {
         Finding::Pass("every supported version is known".into())
     } else {
-        Finding::Deviation(format!("unknown versions listed: {unknown:?}"))
+        Finding::Deviation(format!(
+            "unknown versions listed: {}",
+            super::say::list(unknown)
+        ))
     })
 }
 
@@ -119,8 +123,9 @@ fn echoes_input(case: &mut Case) -> Result<Finding, CaseError> {
         Finding::Pass(format!("answered {}", case.version))
     } else {
         Finding::Deviation(format!(
-            "asked with {}, answered {answered:?}",
-            case.version
+            "asked with {}, answered {}",
+            case.version,
+            super::say::or(answered, "no cniVersion")
         ))
     })
 }
@@ -158,6 +163,6 @@ fn refuses_unknown_code(case: &mut Case) -> Result<Finding, CaseError> {
     let code = step.outcome.error_code();
     Ok(match code {
         Some(1) => Finding::Pass("code 1".into()),
-        other => Finding::Deviation(format!("expected code 1, got {other:?}")),
+        other => Finding::Deviation(format!("expected code 1, got {}", super::say::code(other))),
     })
 }

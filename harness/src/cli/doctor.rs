@@ -4,12 +4,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
+use cni_conformance::profile::Profile;
 use cni_conformance::runtime::Runtime;
-use cni_conformance::sandbox::{Sandbox, SandboxOptions, Scope};
+use cni_conformance::sandbox::{Sandbox, Scope};
+use cni_conformance::suite;
 use cni_conformance::userns::Privilege;
 
 fn line(ok: bool, what: &str, meaning: &str) {
-    println!("{} {what:<34} {meaning}", if ok { "ok  " } else { "--  " });
+    out!("{} {what:<34} {meaning}", if ok { "ok  " } else { "--  " });
 }
 
 fn read(path: &str) -> Option<String> {
@@ -43,21 +45,36 @@ pub fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bool> {
             "only root can run the suite (see kernel.unprivileged_userns_clone, user.max_user_namespaces, kernel.apparmor_restrict_unprivileged_userns)"
         },
     );
-    let sb = match Sandbox::new(&SandboxOptions::default()) {
+    // Exactly the sandbox a run's cases get, proven as a run proves it.
+    let profile = Profile::built_in("macvlan").expect("built in");
+    let sb = match suite::usable_sandbox(&profile, "macvlan") {
         Ok(sb) => {
             line(
                 true,
                 "sandbox",
                 "throwaway host namespace with /var/lib and /run overlaid: plugins cannot touch the machine",
             );
+            line(
+                true,
+                "state folders",
+                &format!(
+                    "{} and the profiles' dataDir are empty and writable for plugins, whatever the machine holds",
+                    sb.state_folders()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
             sb
         }
         Err(e) => {
-            line(
-                false,
-                "sandbox",
-                &format!("cannot be made: {e}; no check can run"),
-            );
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            line(false, "sandbox", &format!("{why}; no check can run"));
             return Ok(false);
         }
     };

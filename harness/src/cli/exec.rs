@@ -25,15 +25,6 @@ pub struct ExecArgs {
     pub timeout: Duration,
 }
 
-/// The `ipam.dataDir`s a configuration names: plugins write there, so the
-/// sandbox overlays them.
-fn data_dirs(net: &NetworkConfig) -> Vec<PathBuf> {
-    net.plugins
-        .iter()
-        .filter_map(|p| p.get("ipam")?.get("dataDir")?.as_str().map(PathBuf::from))
-        .collect()
-}
-
 /// The master a configuration names (the first plugin with `master`).
 fn master_of(net: &NetworkConfig) -> Option<String> {
     net.plugins
@@ -43,7 +34,7 @@ fn master_of(net: &NetworkConfig) -> Option<String> {
 
 fn print_run(run: &ChainRun, version: &str) {
     for step in &run.steps {
-        println!(
+        out!(
             "-- {} {}: {} in {:.1} ms",
             step.plugin,
             step.verb,
@@ -52,12 +43,12 @@ fn print_run(run: &ChainRun, version: &str) {
         );
         let out = step.outcome.stdout_text();
         if !out.trim().is_empty() {
-            println!("{}", out.trim_end());
+            out!("{}", out.trim_end());
             print_schema_check(step, version);
         }
         let err = step.outcome.stderr_text();
         if !err.trim().is_empty() {
-            println!(
+            out!(
                 "   stderr: {}",
                 err.trim_end().replace('\n', "\n   stderr: ")
             );
@@ -72,18 +63,18 @@ fn print_schema_check(step: &Step, version: &str) {
         ("ADD", true) => Kind::Result,
         ("VERSION", true) => Kind::Version,
         (verb, true) => {
-            println!("   note: {verb} printed something; the spec defines no output for it");
+            out!("   note: {verb} printed something; the spec defines no output for it");
             return;
         }
     };
     let Some(doc) = step.outcome.json() else {
-        println!("   schema: stdout is not one JSON document");
+        out!("   schema: stdout is not one JSON document");
         return;
     };
     match schema::validate(kind, version, &doc) {
-        Ok(v) if v.is_empty() => println!("   schema: valid {kind:?} for {version}"),
-        Ok(v) => v.iter().for_each(|x| println!("   schema: {x}")),
-        Err(e) => println!("   schema: {e}"),
+        Ok(v) if v.is_empty() => out!("   schema: valid {kind:?} for {version}"),
+        Ok(v) => v.iter().for_each(|x| out!("   schema: {x}")),
+        Err(e) => out!("   schema: {e}"),
     }
 }
 
@@ -130,15 +121,16 @@ fn ping_from_peer(sb: &Sandbox, master: &str, result: &Value) -> Result<()> {
         &["addr", "add", &format!("{gw}/{prefix}"), "dev", master],
     )?;
     for addr in addrs {
-        let ok = sb
+        let seen = match sb
             .command(Scope::Peer, "ping")
             .args(["-c", "1", "-W", "2", &addr])
             .output()
-            .is_ok_and(|o| o.status.success());
-        println!(
-            "== peer {gw} pings {addr}: {}",
-            if ok { "reachable" } else { "NOT reachable" }
-        );
+        {
+            Ok(o) if o.status.success() => "reachable",
+            Ok(_) => "NOT reachable",
+            Err(_) => "not tried (ping is not installed: apt-get install iputils-ping)",
+        };
+        out!("== peer {gw} pings {addr}: {seen}");
     }
     Ok(())
 }
@@ -151,7 +143,7 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
     let mut sb = Sandbox::new(&SandboxOptions {
         master: master.clone(),
         prefer_veth: args.peer,
-        state_dirs: data_dirs(&net),
+        state_dirs: net.data_dirs(),
     })?;
     let c = sb.add_container("ctr0")?;
     let att = Attachment {
@@ -161,17 +153,18 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
         args: Vec::new(),
         capability_args: Default::default(),
     };
-    println!("== sandbox {}", sb.dir().display());
+    out!("== sandbox {}", sb.dir().display());
     if let Some(m) = sb.master() {
         let kind = match m.kind {
             MasterKind::Dummy => "dummy link",
             MasterKind::Veth => "veth, other end in the peer namespace",
         };
-        println!("== master {} ({kind})", m.name);
+        out!("== master {} ({kind})", m.name);
     }
-    println!(
+    out!(
         "== container {} (CNI_NETNS={})",
-        att.container_id, att.netns
+        att.container_id,
+        att.netns
     );
     let mut rt = Runtime::new(&sb, args.cni_path.clone(), args.timeout);
     let before = observe::capture(&sb)?;
@@ -194,8 +187,14 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
     };
     print_run(&run, &net.cni_version);
     let after = observe::capture(&sb)?;
-    println!("== changes:");
-    observe::print_changes(&before, &after);
+    out!("== changes:");
+    let changes = observe::changes(&before, &after);
+    if changes.is_empty() {
+        out!("   (none)");
+    }
+    for c in changes {
+        out!("   {c}");
+    }
     if let (Some(result), Some(m)) = (&run.result, sb.master().cloned()) {
         if m.kind == MasterKind::Veth {
             ping_from_peer(&sb, &m.name, result)?;
@@ -203,7 +202,7 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
     }
     let ok = run.succeeded();
     if args.keep {
-        println!(
+        out!(
             "== kept: host namespace /proc/{}/ns/net; press Enter to clean up",
             sb.pids()[0]
         );
@@ -218,11 +217,11 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
             .filter(|c| c.scope != "peer")
             .collect();
         if left.is_empty() {
-            println!("== after DEL: everything is as before ADD");
+            out!("== after DEL: everything is as before ADD");
         } else {
-            println!("== after DEL, still different from before ADD:");
+            out!("== after DEL, still different from before ADD:");
             for c in left {
-                println!("   {c}");
+                out!("   {c}");
             }
         }
     }

@@ -64,13 +64,12 @@ pub fn run(
     };
     let mut reports = Vec::new();
     for plugin in plugins {
-        anyhow::ensure!(plugin.is_file(), "no plugin at {}", plugin.display());
         if live {
-            println!("== {}", plugin.display());
+            out!("== {}", plugin.display());
         }
         reports.push(
             suite::run_plugin(plugin, opts, &progress)
-                .with_context(|| format!("running {}", plugin.display()))?,
+                .with_context(|| plugin.display().to_string())?,
         );
     }
     let text = match format {
@@ -80,9 +79,29 @@ pub fn run(
     };
     match output {
         Some(path) => {
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            // The CI log shows the verdict too, not only the file.
+            out!("{}", human(&reports).trim_start());
+            out!("report written to {}", path.display());
         }
-        None => print!("{text}"),
+        None => out!("{}", text.trim_end()),
+    }
+    for rep in &reports {
+        let must: Vec<&CaseResult> = rep
+            .results
+            .iter()
+            .filter(|r| r.level == Level::Must)
+            .collect();
+        if !must.is_empty() && must.iter().all(|r| r.status == Status::Skip) {
+            let why = must[0].reason.as_deref().unwrap_or("no reason given");
+            bail!(
+                "{}: all {} MUST cases were skipped, so the run proves nothing (the first: {} at {}: {why})",
+                rep.plugin,
+                must.len(),
+                must[0].id,
+                must[0].version
+            );
+        }
     }
     Ok(reports
         .iter()
@@ -200,7 +219,7 @@ pub fn list(as_json: bool) -> Result<bool> {
                        "summary": c.summary, "implemented": c.run.is_some(), "notYet": c.not_yet})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        out!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(true);
     }
     for c in &catalog {
@@ -212,13 +231,13 @@ pub fn list(as_json: bool) -> Result<bool> {
             (Level::Must, Some(v)) => format!("MUST {v}+"),
             (l, _) => l.to_string(),
         };
-        println!("{:<36} {:<11} {:<12} {}", c.id, level, range, c.summary);
-        println!("{:<36} {}", "", c.clause);
+        out!("{:<36} {:<11} {:<12} {}", c.id, level, range, c.summary);
+        out!("{:<36} {}", "", c.clause);
         if let Some(why) = c.not_yet {
-            println!("{:<36} not yet implemented: {why}", "");
+            out!("{:<36} not yet implemented: {why}", "");
         }
     }
     let implemented = catalog.iter().filter(|c| c.run.is_some()).count();
-    println!("{} checks, {implemented} implemented", catalog.len());
+    out!("{} checks, {implemented} implemented", catalog.len());
     Ok(true)
 }

@@ -22,7 +22,7 @@ pub fn validate(kind: &str, version: Option<&str>, file: &Path) -> Result<bool> 
     let doc: Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
-            println!("invalid: not a JSON document: {e}");
+            out!("invalid: not a JSON document: {e}");
             return Ok(false);
         }
     };
@@ -36,12 +36,12 @@ pub fn validate(kind: &str, version: Option<&str>, file: &Path) -> Result<bool> 
     let name = schema::schema_name(kind, &version)?;
     let violations = schema::validate_against(name, &doc);
     if violations.is_empty() {
-        println!("valid ({name})");
+        out!("valid ({name})");
         return Ok(true);
     }
-    println!("invalid ({name}):");
+    out!("invalid ({name}):");
     for v in violations {
-        println!("  {v}");
+        out!("  {v}");
     }
     Ok(false)
 }

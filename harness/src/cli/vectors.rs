@@ -48,7 +48,7 @@ pub fn vectors(
         match vectors::read_snapshot(&dir.join("snapshots").join(format!("{}.snap", v.name))) {
             None => {
                 unreferenced += 1;
-                println!(
+                out!(
                     "?    {:38} no reference transcript; this run's:\n{actual:#}",
                     v.name
                 );
@@ -57,21 +57,21 @@ pub fn vectors(
                 let diffs = vectors::differences(&expected, &actual);
                 if diffs.is_empty() {
                     same += 1;
-                    println!("same {}", v.name);
+                    out!("same {}", v.name);
                 } else {
                     differ += 1;
-                    println!("diff {:38} {}", v.name, v.description);
+                    out!("diff {:38} {}", v.name, v.description);
                     for d in diffs.iter().take(6) {
-                        println!("       {d}");
+                        out!("       {d}");
                     }
                     if diffs.len() > 6 {
-                        println!("       ... {} more", diffs.len() - 6);
+                        out!("       ... {} more", diffs.len() - 6);
                     }
                 }
             }
         }
     }
-    println!(
+    out!(
         "{same} same as the reference, {differ} different, {unreferenced} without a reference, {skipped} for other plugins"
     );
     Ok(true)

@@ -106,6 +106,15 @@ impl NetworkConfig {
             .unwrap_or_default()
     }
 
+    /// The `ipam.dataDir`s the plugins name: they write there, so a
+    /// sandbox gives them those folders empty.
+    pub fn data_dirs(&self) -> Vec<std::path::PathBuf> {
+        self.plugins
+            .iter()
+            .filter_map(|p| p.get("ipam")?.get("dataDir")?.as_str().map(Into::into))
+            .collect()
+    }
+
     /// Whether the version has a verb: CHECK from 0.4.0, GC and STATUS
     /// from 1.1.0.
     pub fn version_at_least(&self, v: &str) -> bool {

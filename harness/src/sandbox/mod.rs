@@ -5,6 +5,11 @@
 //!   private mount namespace in which `/var/lib` and `/run` are overlays
 //!   whose writable layer lives in the sandbox folder: a plugin writing to
 //!   its default state paths leaves no trace on the machine.
+//! - State folders: CNI's conventional `/var/lib/cni` and `/run/cni`, and
+//!   every extra folder a config names (a `dataDir`), are empty folders of
+//!   the sandbox's own, mounted over whatever the machine holds there. A
+//!   plugin never sees another run's (or the machine's) reservations, and an
+//!   unprivileged harness never needs write access to root-owned folders.
 //! - A master link, named as the config wants: a `dummy` link where the
 //!   kernel has the driver, else one end of a veth pair whose other end sits
 //!   in a *peer* namespace (another machine on the segment).
@@ -47,6 +52,10 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot give plugins the state folder {path}: {why}")]
+    StateDir { path: String, why: String },
+    #[error("plugins cannot write to the state folder {path}: {detail}")]
+    NotWritable { path: String, detail: String },
 }
 
 /// What kind of link the master is.
@@ -78,9 +87,8 @@ pub struct SandboxOptions {
     pub master: Option<String>,
     /// Use a veth master even where `dummy` exists (for a reachable peer).
     pub prefer_veth: bool,
-    /// More folders plugins may write to (a profile's `dataDir`): each is
-    /// overlaid like `/var/lib` and `/run`, through its nearest existing
-    /// ancestor when it does not exist yet.
+    /// More state folders plugins write to (a config's `dataDir`): each is
+    /// shown empty and writable, like `/var/lib/cni` and `/run/cni`.
     pub state_dirs: Vec<PathBuf>,
 }
 
@@ -194,22 +202,60 @@ pub struct Sandbox {
     host_mnt: File,
     master: Option<Master>,
     overlays: Vec<(PathBuf, PathBuf)>,
+    /// (state folder as plugins see it, the sandbox folder behind it)
+    state: Vec<(PathBuf, PathBuf)>,
     dir: tempfile::TempDir,
 }
 
 /// State directories shadowed by overlays (they exist on every Linux).
 const STATE_ROOTS: [&str; 2] = ["/var/lib", "/run"];
 
-/// The folders to overlay: the standard roots and, for each extra state
-/// folder, its nearest existing ancestor below `/`, without duplicates or
-/// folders already inside another one.
-fn overlay_roots(extra: &[PathBuf]) -> Vec<PathBuf> {
+/// Where CNI plugins keep state by convention; always shown empty.
+pub const CNI_STATE_DIRS: [&str; 2] = ["/var/lib/cni", "/run/cni"];
+
+/// The folders shown empty: the CNI defaults and the extra ones, absolute
+/// and plain (no `..`), outermost only (an inner one is part of the outer).
+/// A path the machine holds as something else than a folder (a config
+/// error, such as a `dataDir` naming a file) is left as it is.
+fn state_folders(extra: &[PathBuf]) -> Vec<PathBuf> {
+    use std::path::Component;
+    let mut all: Vec<PathBuf> = CNI_STATE_DIRS.iter().map(PathBuf::from).collect();
+    all.extend(
+        extra
+            .iter()
+            .filter(|p| {
+                p.is_absolute()
+                    && p.components()
+                        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+                    && p.components().count() > 1
+                    && (p.is_dir() || !p.exists())
+            })
+            .cloned(),
+    );
+    all.sort();
+    all.dedup();
+    let outer: Vec<PathBuf> = all
+        .iter()
+        .filter(|p| !all.iter().any(|o| o != *p && p.starts_with(o)))
+        .cloned()
+        .collect();
+    outer
+}
+
+/// The folders to overlay: the standard roots and, for each state folder
+/// that neither exists nor lies under a root, its nearest existing
+/// ancestor below `/` (so its mount point can be made), without duplicates
+/// or folders already inside another one.
+fn overlay_roots(state: &[PathBuf]) -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = STATE_ROOTS
         .iter()
         .map(PathBuf::from)
         .filter(|r| r.is_dir())
         .collect();
-    for dir in extra {
+    for dir in state {
+        if dir.is_dir() || roots.iter().any(|r| dir.starts_with(r)) {
+            continue;
+        }
         let Some(existing) = dir.ancestors().find(|a| a.is_dir() && *a != Path::new("/")) else {
             continue;
         };
@@ -221,13 +267,18 @@ fn overlay_roots(extra: &[PathBuf]) -> Vec<PathBuf> {
     roots
 }
 
+/// A folder name for `path` inside the sandbox folder.
+fn label(path: &Path) -> String {
+    path.to_string_lossy().trim_matches('/').replace('/', "-")
+}
+
 impl Sandbox {
     pub fn new(opts: &SandboxOptions) -> Result<Sandbox, SandboxError> {
         let dir = tempfile::Builder::new()
             .prefix("cni-conformance-")
             .tempdir()
             .map_err(SandboxError::Folder)?;
-        let (keeper, overlays) = start_keeper(dir.path(), &opts.state_dirs)?;
+        let (keeper, (overlays, state)) = start_keeper(dir.path(), &opts.state_dirs)?;
         let mnt_path = format!("/proc/{}/ns/mnt", keeper.pid());
         let host_mnt = File::open(&mnt_path).map_err(|source| SandboxError::Open {
             path: mnt_path,
@@ -242,6 +293,7 @@ impl Sandbox {
             host_mnt,
             master: None,
             overlays,
+            state,
             dir,
         };
         sb.register();
@@ -359,13 +411,49 @@ impl Sandbox {
         self.dir.path()
     }
 
-    /// The folder whose files are what plugins wrote under each shadowed
-    /// state root, labelled for snapshots.
+    /// The folders whose files are what plugins wrote under each shadowed
+    /// state root and each state folder, labelled for snapshots.
     pub fn state_layers(&self) -> Vec<(String, PathBuf)> {
         self.overlays
             .iter()
+            .chain(&self.state)
             .map(|(root, upper)| (format!("state {}", root.display()), upper.clone()))
             .collect()
+    }
+
+    /// The state folders plugins see empty and writable.
+    pub fn state_folders(&self) -> impl Iterator<Item = &Path> {
+        self.state.iter().map(|(p, _)| p.as_path())
+    }
+
+    /// Proves, as a plugin would, that every state folder (and `dirs`
+    /// inside them) can be made and written: a run must not blame a plugin
+    /// for a sandbox it cannot use.
+    pub fn probe_state(&self, dirs: &[PathBuf]) -> Result<(), SandboxError> {
+        let mut all: Vec<&Path> = self.state_folders().collect();
+        all.extend(dirs.iter().map(PathBuf::as_path));
+        for dir in all {
+            let out = self
+                .plugin_command("sh")
+                .args([
+                    "-c",
+                    r#"mkdir -p "$1" && : > "$1/.cni-conformance-probe" && rm "$1/.cni-conformance-probe""#,
+                    "probe",
+                ])
+                .arg(dir)
+                .output()
+                .map_err(|source| SandboxError::Spawn {
+                    what: "sh".into(),
+                    source,
+                })?;
+            if !out.status.success() {
+                return Err(SandboxError::NotWritable {
+                    path: dir.display().to_string(),
+                    detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Every process the sandbox keeps, for leak checks.
@@ -457,25 +545,52 @@ impl Drop for Sandbox {
     }
 }
 
+/// Overlays (root, upper layer) and state folders (path, sandbox folder).
+type Layers = (Vec<(PathBuf, PathBuf)>, Vec<(PathBuf, PathBuf)>);
+
 /// Starts the keeper: new network and mount namespaces, every mount
-/// private, overlays over the state roots.
-fn start_keeper(
-    dir: &Path,
-    extra: &[PathBuf],
-) -> Result<(Holder, Vec<(PathBuf, PathBuf)>), SandboxError> {
+/// private, overlays over the state roots, then an empty folder of the
+/// sandbox's over each state folder.
+fn start_keeper(dir: &Path, extra: &[PathBuf]) -> Result<(Holder, Layers), SandboxError> {
+    let folders = state_folders(extra);
+    let roots = overlay_roots(&folders);
     let mut overlays = Vec::new();
     let mut plan = Vec::new();
-    for root in overlay_roots(extra) {
-        let root = root.as_path();
-        let label = root.to_string_lossy().trim_matches('/').replace('/', "-");
+    for root in &roots {
         let (upper, work) = (
-            dir.join("upper").join(&label),
-            dir.join("work").join(&label),
+            dir.join("upper").join(label(root)),
+            dir.join("work").join(label(root)),
         );
         std::fs::create_dir_all(&upper).map_err(SandboxError::Folder)?;
         std::fs::create_dir_all(&work).map_err(SandboxError::Folder)?;
-        plan.push((root.to_path_buf(), upper.clone(), work));
-        overlays.push((root.to_path_buf(), upper));
+        plan.push((root.clone(), upper.clone(), work));
+        overlays.push((root.clone(), upper));
+    }
+    let mut state = Vec::new();
+    for folder in folders {
+        // The mount point: made in the upper layer of the overlay that
+        // covers it (which also makes it ours to write), or the folder
+        // itself when it exists outside every overlay.
+        let covering = overlays
+            .iter()
+            .filter(|(root, _)| folder.starts_with(root))
+            .max_by_key(|(root, _)| root.components().count());
+        match covering {
+            Some((root, upper)) => {
+                let inner = folder.strip_prefix(root).expect("covered");
+                std::fs::create_dir_all(upper.join(inner)).map_err(SandboxError::Folder)?;
+            }
+            None if folder.is_dir() => {}
+            None => {
+                return Err(SandboxError::StateDir {
+                    path: folder.display().to_string(),
+                    why: "no folder above it exists to hold it".into(),
+                });
+            }
+        }
+        let backing = dir.join("state").join(label(&folder));
+        std::fs::create_dir_all(&backing).map_err(SandboxError::Folder)?;
+        state.push((folder, backing));
     }
     let prelude = |extra: &str| Prelude {
         die_with_parent: true,
@@ -495,6 +610,13 @@ fn start_keeper(
                     work.display()
                 ))),
             })
+            .chain(state.iter().map(|(folder, backing)| Mount {
+                source: cstring(backing),
+                target: cstring(folder),
+                fstype: None,
+                flags: libc::MS_BIND,
+                data: None,
+            }))
             .collect(),
         ..Prelude::default()
     };
@@ -502,5 +624,5 @@ fn start_keeper(
     // extended attributes.
     let keeper = Holder::start("sandbox keeper", prelude(""))
         .or_else(|_| Holder::start("sandbox keeper", prelude(",userxattr")))?;
-    Ok((keeper, overlays))
+    Ok((keeper, (overlays, state)))
 }

@@ -20,3 +20,74 @@ pub fn reference_dir() -> PathBuf {
     );
     dir
 }
+
+/// Whether this process is real root (not root of a user namespace).
+pub fn real_root() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+}
+
+/// The harness and the reference plugins copied where any user may run
+/// them.
+pub fn world_readable_kit() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let kit = tempfile::TempDir::new().unwrap();
+    let from = harness().parent().unwrap().to_path_buf();
+    for bin in ["cni-conformance", "macvlan", "host-local"] {
+        let src = from.join(bin);
+        assert!(
+            src.is_file(),
+            "{} is not built: run `cargo test --workspace`",
+            src.display()
+        );
+        std::fs::copy(&src, kit.path().join(bin)).unwrap();
+    }
+    std::fs::set_permissions(kit.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    kit
+}
+
+/// Makes, in a mount namespace of its own (on tmpfs, so the machine is not
+/// touched), a host that has run CNI before: root-owned `/var/lib/cni` and
+/// `/run/cni` that an ordinary user cannot write to, holding another run's
+/// reservations in the networks the walkthrough and the suite use.
+const USED_HOST: &str = "set -e
+mount -t tmpfs tmpfs /var/lib
+mount -t tmpfs tmpfs /run
+for d in /var/lib/cni/networks/macvlannet /var/lib/cni/networks/conformance /var/lib/cni/conformance/conformance /run/cni; do
+  mkdir -p $d
+  printf 'someone\\r\\neth0' > $d/192.168.122.2
+  printf 'someone\\r\\neth0' > $d/10.88.0.2
+  chmod 700 $d
+done
+chmod 700 /var/lib/cni
+exec \"$@\"";
+
+/// `program args` on a used host (see [`USED_HOST`]), as uid 65534 when
+/// `unprivileged` (real root only: a user namespace cannot switch users).
+pub fn on_a_used_host(
+    program: &std::path::Path,
+    args: &[&str],
+    unprivileged: bool,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        USED_HOST,
+        "sh",
+    ]);
+    if unprivileged {
+        assert!(real_root(), "only real root can switch to another user");
+        cmd.args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ]);
+    }
+    cmd.arg(program).args(args);
+    cmd
+}
