@@ -10,10 +10,12 @@
 pub mod checks;
 pub mod observe;
 pub mod profile;
+pub mod report;
 pub mod runtime;
 pub mod sandbox;
 pub mod schema;
 pub mod snapshot;
+pub mod spec;
 pub mod spy;
 pub mod suite;
 pub mod userns;

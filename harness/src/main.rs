@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use cni_conformance::suite::{KNOWN_VERSIONS, RunOptions};
+use cni_conformance::schema::Kind;
+use cni_conformance::spec::{Verb, Version};
+use cni_conformance::suite::RunOptions;
 use cni_conformance::{sandbox, spy, userns};
 
 #[derive(Parser)]
@@ -30,8 +32,8 @@ enum Cmd {
     },
     /// Run one verb in a throwaway sandbox and show what changed.
     Exec {
-        /// ADD, DEL, CHECK, STATUS, GC or VERSION.
-        verb: String,
+        #[arg(value_enum, ignore_case = true)]
+        verb: Verb,
         /// A network configuration or configuration list.
         #[arg(long)]
         config: PathBuf,
@@ -56,9 +58,8 @@ enum Cmd {
     /// Validate a document against the schema for its kind and version
     /// (exit 0 valid, 1 invalid, 2 usage).
     Validate {
-        /// config, conflist, result, ipam-result, error, version, gc or report.
-        #[arg(long)]
-        kind: String,
+        #[arg(long, value_enum)]
+        kind: Kind,
         /// The cniVersion to validate for (default: the document's own).
         #[arg(long)]
         version: Option<String>,
@@ -92,7 +93,8 @@ struct RunArgs {
     #[arg(long)]
     plugin: Vec<PathBuf>,
     /// A built-in profile (macvlan, host-local, bridge, ptp, static,
-    /// tuning) or a TOML file; default: named like the plugin.
+    /// tuning: the files of harness/profiles/) or a TOML file; default:
+    /// the built-in profile named like the plugin.
     #[arg(long)]
     profile: Option<String>,
     /// Folders with delegates (IPAM, a preceding plugin), ':'-separated;
@@ -101,7 +103,7 @@ struct RunArgs {
     cni_path: Option<String>,
     /// Only these versions, comma-separated.
     #[arg(long, value_delimiter = ',')]
-    versions: Option<Vec<String>>,
+    versions: Option<Vec<Version>>,
     /// Only checks whose ID contains this text.
     #[arg(long)]
     filter: Option<String>,
@@ -111,9 +113,8 @@ struct RunArgs {
     /// Checks run in parallel, each in its own sandbox.
     #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
     jobs: usize,
-    /// human, json or junit.
-    #[arg(long, default_value = "human")]
-    format: String,
+    #[arg(long, value_enum, default_value_t = cli::run::Format::Human)]
+    format: cli::run::Format,
     /// Write the report here instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -131,7 +132,7 @@ fn main() -> ExitCode {
             version,
             file,
         }) => {
-            return exit_code(cli::validate::validate(kind, version.as_deref(), file));
+            return exit_code(cli::validate::validate(*kind, version.as_deref(), file));
         }
         Some(Cmd::List { json }) => return exit_code(cli::run::list(*json)),
         _ => {}
@@ -155,26 +156,18 @@ fn exit_code(outcome: Result<bool>) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("cni-conformance: {}", chain(&e));
+            let text = e.chain().fold(String::new(), |acc, cause| {
+                let part = cause.to_string();
+                match acc.is_empty() {
+                    true => part,
+                    false if acc.contains(&part) => acc,
+                    false => format!("{acc}: {part}"),
+                }
+            });
+            eprintln!("cni-conformance: {text}");
             ExitCode::from(2)
         }
     }
-}
-
-/// An error and its causes, "a: b: c", each cause once even when a
-/// message already quotes its source.
-fn chain(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-    }
-    text
 }
 
 /// SIGINT and SIGTERM remove every live sandbox before exiting; the
@@ -211,7 +204,7 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
             peer,
             timeout,
         }) => cli::exec::exec(cli::exec::ExecArgs {
-            verb: verb.to_uppercase(),
+            verb,
             config,
             cni_path: dirs(cni_path),
             ifname,
@@ -271,7 +264,6 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         format,
         output,
     } = args;
-    let format: cli::run::Format = format.parse()?;
     let here = std::env::current_exe().context("locating this binary")?;
     let dir = here.parent().context("binary has no folder")?.to_path_buf();
     let plugins = if plugins.is_empty() {
@@ -283,20 +275,11 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         .into_iter()
         .map(plugin_binary)
         .collect::<Result<Vec<_>>>()?;
-    if let Some(versions) = &versions {
-        for v in versions {
-            anyhow::ensure!(
-                KNOWN_VERSIONS.contains(&v.as_str()),
-                "--versions: {v} is not a CNI spec version (known: {})",
-                KNOWN_VERSIONS.join(", ")
-            );
-        }
-    }
     if let Some(f) = &filter {
         anyhow::ensure!(
             cni_conformance::checks::catalog()
                 .iter()
-                .any(|c| c.run.is_some() && c.id.contains(f.as_str())),
+                .any(|c| c.run().is_some() && c.id.contains(f.as_str())),
             "--filter: no implemented check's ID contains {f:?} (`cni-conformance list` shows them)"
         );
     }

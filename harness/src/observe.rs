@@ -2,7 +2,7 @@
 //! plugins wrote under its overlaid folders.
 
 use crate::sandbox::{Sandbox, SandboxError, Scope};
-use crate::snapshot::{self, Change, Snapshot, SnapshotError};
+use crate::snapshot::{self, Change, NetnsSnapshot, Parts, Snapshot, SnapshotError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ObserveError {
@@ -22,30 +22,77 @@ pub fn capture(sb: &Sandbox) -> Result<Snapshot, ObserveError> {
     }
     scopes.extend((0..sb.containers().len()).map(Scope::Container));
     for scope in scopes {
-        let runner = |program: &str, args: &[&str]| {
-            let out = sb
-                .command(scope, program)
-                .args(args)
-                .output()
-                .map_err(|e| SnapshotError::Command {
-                    program: program.into(),
-                    detail: e.to_string(),
-                })?;
-            if !out.status.success() {
-                return Err(SnapshotError::Command {
-                    program: format!("{program} {}", args.join(" ")),
-                    detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                });
-            }
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        };
         snap.namespaces
-            .insert(sb.scope_name(scope), snapshot::capture_netns(runner)?);
+            .insert(sb.scope_name(scope), capture_scope(sb, scope, Parts::ALL)?);
     }
     for (label, layer) in sb.state_layers() {
         snap.files.insert(label, snapshot::capture_files(&layer)?);
     }
     Ok(snap)
+}
+
+/// Captures `parts` of one namespace: iproute2 run inside it, sysctls
+/// read from it.
+pub fn capture_scope(
+    sb: &Sandbox,
+    scope: Scope,
+    parts: Parts,
+) -> Result<NetnsSnapshot, ObserveError> {
+    let runner = |program: &str, args: &[&str]| {
+        let out = sb
+            .command(scope, program)
+            .args(args)
+            .output()
+            .map_err(|e| SnapshotError::Command {
+                program: program.into(),
+                detail: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(SnapshotError::Command {
+                program: format!("{program} {}", args.join(" ")),
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let mut netns = snapshot::capture_parts(runner, parts)?;
+    if parts.sysctls {
+        netns.sysctls = sysctls_of(sb, scope)?;
+    }
+    Ok(netns)
+}
+
+/// The sysctls of `scope`'s namespace, read on a thread of its own that
+/// enters it (the harness's other threads never change namespace).
+fn sysctls_of(
+    sb: &Sandbox,
+    scope: Scope,
+) -> Result<std::collections::BTreeMap<String, String>, ObserveError> {
+    let fd = sb.netns_fd(scope);
+    std::thread::scope(|s| {
+        let reader = std::thread::Builder::new()
+            .name("sysctls".into())
+            .spawn_scoped(s, || {
+                nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    SnapshotError::Command {
+                        program: "setns into the namespace".into(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                snapshot::read_sysctls()
+            })
+            .map_err(|e| SnapshotError::Command {
+                program: "a thread to read sysctls".into(),
+                detail: e.to_string(),
+            })?;
+        reader.join().unwrap_or_else(|_| {
+            Err(SnapshotError::Command {
+                program: "the sysctl reader".into(),
+                detail: "it panicked".into(),
+            })
+        })
+    })
+    .map_err(ObserveError::from)
 }
 
 pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {

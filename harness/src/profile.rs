@@ -1,16 +1,20 @@
 //! Profiles: how to configure a plugin under test. A profile names the
-//! plugin's kind, a config template with placeholders, and what it needs
-//! (a master link, a preceding interface plugin for chained plugins).
-//! Built-in profiles cover the reference plugins and common upstream ones;
-//! vendors write theirs in TOML.
+//! plugin's kind, what it can do (its IPAM, an address pool, a master
+//! link) and a config template with placeholders. The built-in profiles
+//! are the TOML files of `harness/profiles/`, compiled in; vendors write
+//! theirs in the same format.
 
+use std::fmt;
 use std::path::Path;
 
+use ipnetwork::Ipv4Network;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::spec::Version;
+
 /// What a plugin does, which decides the checks that apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginKind {
     /// Creates the interface `CNI_IFNAME` in the container.
@@ -21,8 +25,8 @@ pub enum PluginKind {
     Chained,
 }
 
-impl std::fmt::Display for PluginKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             PluginKind::Interface => "interface",
             PluginKind::Ipam => "ipam",
@@ -31,24 +35,54 @@ impl std::fmt::Display for PluginKind {
     }
 }
 
+/// Where the plugin's addresses come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ipam {
+    /// It calls the IPAM plugin its config's `ipam.type` names (which the
+    /// harness's spy can stand in for).
+    Delegated,
+    /// It is the IPAM plugin.
+    #[serde(rename = "self")]
+    Itself,
+    /// It assigns no addresses.
+    None,
+}
+
+/// A profile as written: the TOML format of `harness/profiles/*.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    kind: PluginKind,
+    ipam: Ipam,
+    pool: bool,
+    #[serde(default)]
+    master: bool,
+    config: String,
+    #[serde(default)]
+    preceding: Option<String>,
+    #[serde(default)]
+    bookkeeping: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
 pub struct Profile {
     pub name: String,
     pub kind: PluginKind,
-    /// The plugin's config as JSON text. Placeholders: `{{type}}`,
-    /// `{{master}}`, `{{subnet}}` (an IPv4 /24 unless a check needs
-    /// another), `{{gateway}}`, `{{data_dir}}`.
-    pub config: String,
-    /// Whether the sandbox needs a master link named `{{master}}`.
-    #[serde(default)]
-    pub needs_master: bool,
+    pub ipam: Ipam,
+    /// Whether its addresses come from `{{subnet}}`, so pool checks
+    /// (exhaustion, concurrency, GC) apply.
+    pub pool: bool,
+    /// Whether the sandbox must create a master link named `{{master}}`.
+    pub master: bool,
+    /// The plugin's config, placeholders still in its strings.
+    config: Value,
     /// For chained plugins: the plugin config that runs before it.
-    #[serde(default)]
-    pub preceding: Option<String>,
-    /// State files that are the plugin's bookkeeping, not an attachment's,
-    /// and may stay after DEL (file-name patterns, `*` a wildcard).
-    #[serde(default)]
+    preceding: Option<Value>,
+    /// State files that are the network's bookkeeping, not an
+    /// attachment's, and may stay after DEL (file-name patterns, `*` a
+    /// wildcard).
     pub bookkeeping: Vec<String>,
 }
 
@@ -64,20 +98,27 @@ pub enum ProfileError {
         built_in_names()
     )]
     NoneFor { plugin: String },
-    #[error("reading profile {path}: {source}")]
+    #[error("reading profile {path}")]
     Read {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("profile {path}: {source}")]
+    #[error("profile {path}")]
     Parse {
         path: String,
         #[source]
         source: toml::de::Error,
     },
-    #[error("profile {name}: the config template is not JSON once filled in: {detail}")]
-    Template { name: String, detail: String },
+    #[error("profile {name}: {what} is not JSON")]
+    Template {
+        name: String,
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("profile {name}: {why}")]
+    Inconsistent { name: String, why: String },
 }
 
 /// The values placeholders take in one case.
@@ -85,7 +126,7 @@ pub enum ProfileError {
 pub struct Fill {
     pub plugin_type: String,
     pub master: String,
-    pub subnet: String,
+    pub subnet: Ipv4Network,
     pub data_dir: String,
 }
 
@@ -94,79 +135,44 @@ impl Fill {
         Fill {
             plugin_type: plugin_type.into(),
             master: "eth0".into(),
-            subnet: "10.88.0.0/24".into(),
+            subnet: "10.88.0.0/24".parse().expect("a valid subnet"),
             data_dir: "/var/lib/cni/conformance".into(),
         }
     }
 
     /// The subnet's first host, the usual gateway.
-    pub fn gateway(&self) -> String {
-        let net = self.subnet.split('/').next().unwrap_or_default();
-        let mut octets: Vec<u32> = net.split('.').filter_map(|o| o.parse().ok()).collect();
-        if let Some(last) = octets.last_mut() {
-            *last += 1;
-        }
-        octets
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(".")
+    pub fn gateway(&self) -> std::net::Ipv4Addr {
+        self.host(1)
+    }
+
+    /// The subnet's `n`th address (0 is the network address).
+    pub fn host(&self, n: u32) -> std::net::Ipv4Addr {
+        self.subnet.nth(n).expect("the host is in the subnet")
+    }
+
+    fn placeholders(&self) -> [(&'static str, String); 5] {
+        [
+            ("{{type}}", self.plugin_type.clone()),
+            ("{{master}}", self.master.clone()),
+            ("{{subnet}}", self.subnet.to_string()),
+            ("{{gateway}}", self.gateway().to_string()),
+            ("{{data_dir}}", self.data_dir.clone()),
+        ]
     }
 }
 
+/// The built-in profiles: the files of `harness/profiles/`.
 const BUILT_IN: [(&str, &str); 6] = [
-    (
-        "macvlan",
-        r#"name = "macvlan"
-kind = "interface"
-needs_master = true
-config = '{"type": "{{type}}", "master": "{{master}}", "ipam": {"type": "host-local", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
-bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
-"#,
-    ),
-    (
-        "host-local",
-        r#"name = "host-local"
-kind = "ipam"
-config = '{"type": "{{type}}", "ipam": {"type": "{{type}}", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
-bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
-"#,
-    ),
-    (
-        "bridge",
-        r#"name = "bridge"
-kind = "interface"
-config = '{"type": "{{type}}", "bridge": "cni-conf0", "isGateway": true, "ipam": {"type": "host-local", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
-bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
-"#,
-    ),
-    (
-        "ptp",
-        r#"name = "ptp"
-kind = "interface"
-config = '{"type": "{{type}}", "ipam": {"type": "host-local", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
-bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
-"#,
-    ),
-    (
-        "static",
-        r#"name = "static"
-kind = "ipam"
-config = '{"type": "{{type}}", "ipam": {"type": "{{type}}", "addresses": [{"address": "{{gateway}}/24"}]}}'
-"#,
-    ),
-    (
-        "tuning",
-        r#"name = "tuning"
-kind = "chained"
-config = '{"type": "{{type}}", "sysctl": {"net.ipv4.conf.eth0.arp_notify": "1"}}'
-preceding = '{"type": "ptp", "ipam": {"type": "host-local", "subnet": "{{subnet}}", "dataDir": "{{data_dir}}"}}'
-bookkeeping = ["lock", "last_reserved_ip.*", "cni-reference.index"]
-"#,
-    ),
+    ("macvlan", include_str!("../profiles/macvlan.toml")),
+    ("host-local", include_str!("../profiles/host-local.toml")),
+    ("bridge", include_str!("../profiles/bridge.toml")),
+    ("ptp", include_str!("../profiles/ptp.toml")),
+    ("static", include_str!("../profiles/static.toml")),
+    ("tuning", include_str!("../profiles/tuning.toml")),
 ];
 
-fn built_in_names() -> String {
+/// The built-in profiles' names, for help and errors.
+pub fn built_in_names() -> String {
     BUILT_IN.map(|(n, _)| n).join(", ")
 }
 
@@ -180,21 +186,102 @@ fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
+/// Whether any string in `v` contains `needle`.
+fn mentions(v: &Value, needle: &str) -> bool {
+    match v {
+        Value::String(s) => s.contains(needle),
+        Value::Array(a) => a.iter().any(|x| mentions(x, needle)),
+        Value::Object(o) => o.values().any(|x| mentions(x, needle)),
+        _ => false,
+    }
+}
+
+/// `v` with every placeholder in its strings replaced; what a value holds
+/// (a `"`, a `\`) cannot break the document.
+fn filled(v: &Value, f: &Fill) -> Value {
+    match v {
+        Value::String(s) => {
+            let mut s = s.clone();
+            for (key, value) in f.placeholders() {
+                s = s.replace(key, &value);
+            }
+            Value::String(s)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| filled(x, f)).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, x)| (k.clone(), filled(x, f))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 impl Profile {
+    fn parse(text: &str, path: &str) -> Result<Profile, ProfileError> {
+        let p: ProfileFile = toml::from_str(text).map_err(|source| ProfileError::Parse {
+            path: path.into(),
+            source,
+        })?;
+        let json = |what, text: &str| {
+            serde_json::from_str::<Value>(text).map_err(|source| ProfileError::Template {
+                name: p.name.clone(),
+                what,
+                source,
+            })
+        };
+        let config = json("config", &p.config)?;
+        let preceding = p
+            .preceding
+            .as_deref()
+            .map(|t| json("preceding", t))
+            .transpose()?;
+        let inconsistent = |why: &str| ProfileError::Inconsistent {
+            name: p.name.clone(),
+            why: why.into(),
+        };
+        if !config.is_object() {
+            return Err(inconsistent("config is not a JSON object"));
+        }
+        if p.pool && !mentions(&config, "{{subnet}}") {
+            return Err(inconsistent(
+                "pool = true, but the config draws nothing from {{subnet}}",
+            ));
+        }
+        if p.ipam == Ipam::Delegated && !config["ipam"]["type"].is_string() {
+            return Err(inconsistent(
+                "ipam = \"delegated\", but the config has no ipam.type",
+            ));
+        }
+        if p.master && !mentions(&config, "{{master}}") {
+            return Err(inconsistent(
+                "master = true, but the config names no {{master}}",
+            ));
+        }
+        if (p.kind == PluginKind::Chained) != preceding.is_some() {
+            return Err(inconsistent(
+                "a chained plugin needs `preceding`, and only a chained one has it",
+            ));
+        }
+        Ok(Profile {
+            name: p.name,
+            kind: p.kind,
+            ipam: p.ipam,
+            pool: p.pool,
+            master: p.master,
+            config,
+            preceding,
+            bookkeeping: p.bookkeeping,
+        })
+    }
+
     /// Whether a state file (its last path component) is bookkeeping.
     pub fn is_bookkeeping(&self, path: &str) -> bool {
         let name = path.rsplit('/').next().unwrap_or(path);
         self.bookkeeping.iter().any(|p| matches(p, name))
     }
 
-    /// Whether the profile draws addresses from `{{subnet}}`.
-    pub fn has_pool(&self) -> bool {
-        self.config.contains("{{subnet}}")
-    }
-
     pub fn built_in(name: &str) -> Option<Profile> {
         let (_, text) = BUILT_IN.iter().find(|(n, _)| *n == name)?;
-        Some(toml::from_str(text).expect("built-in profiles parse"))
+        Some(Profile::parse(text, name).expect("built-in profiles are valid"))
     }
 
     pub fn from_file(path: &Path) -> Result<Profile, ProfileError> {
@@ -202,10 +289,7 @@ impl Profile {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ProfileError::Parse {
-            path: path.display().to_string(),
-            source,
-        })
+        Profile::parse(&text, &path.display().to_string())
     }
 
     /// `--profile NAME|FILE`, or the built-in profile named like the plugin.
@@ -222,37 +306,28 @@ impl Profile {
         }
     }
 
-    fn fill(&self, text: &str, f: &Fill) -> Result<Value, ProfileError> {
-        let filled = text
-            .replace("{{type}}", &f.plugin_type)
-            .replace("{{master}}", &f.master)
-            .replace("{{subnet}}", &f.subnet)
-            .replace("{{gateway}}", &f.gateway())
-            .replace("{{data_dir}}", &f.data_dir);
-        serde_json::from_str(&filled).map_err(|e| ProfileError::Template {
-            name: self.name.clone(),
-            detail: e.to_string(),
-        })
+    /// The plugin's own config, filled in.
+    pub fn plugin_config(&self, f: &Fill) -> Value {
+        filled(&self.config, f)
     }
 
-    /// The network configuration for one case: a list from 0.3.0 on (with
-    /// the preceding plugin for chained profiles), a single config before.
-    pub fn network(&self, version: &str, name: &str, f: &Fill) -> Result<Value, ProfileError> {
-        let plugin = self.fill(&self.config, f)?;
-        let list = crate::runtime::config::version_key(version)
-            >= crate::runtime::config::version_key("0.3.0");
-        if !list {
+    /// The network configuration for one case: a list when the version has
+    /// lists (with the preceding plugin for chained profiles), a single
+    /// config before.
+    pub fn network(&self, version: Version, name: &str, f: &Fill) -> Value {
+        let plugin = self.plugin_config(f);
+        if !version.has_lists() {
             let mut single = plugin;
             single["cniVersion"] = json!(version);
             single["name"] = json!(name);
-            return Ok(single);
+            return single;
         }
         let mut plugins = Vec::new();
         if let Some(p) = &self.preceding {
-            plugins.push(self.fill(p, f)?);
+            plugins.push(filled(p, f));
         }
         plugins.push(plugin);
-        Ok(json!({"cniVersion": version, "name": name, "plugins": plugins}))
+        json!({"cniVersion": version, "name": name, "plugins": plugins})
     }
 }
 
@@ -264,21 +339,72 @@ mod tests {
     fn every_built_in_profile_fills_in() {
         for (name, _) in BUILT_IN {
             let p = Profile::built_in(name).unwrap();
-            for v in ["0.2.0", "1.1.0"] {
-                let net = p.network(v, "conf", &Fill::new(name)).unwrap();
-                assert_eq!(net["cniVersion"], v, "{name}");
+            for v in [Version::V0_2_0, Version::V1_1_0] {
+                let net = p.network(v, "conf", &Fill::new(name));
+                assert_eq!(net["cniVersion"], v.as_str(), "{name}");
+                assert!(!net.to_string().contains("{{"), "{name}: {net}");
             }
         }
-        let tuning = Profile::built_in("tuning")
-            .unwrap()
-            .network("1.0.0", "c", &Fill::new("tuning"))
-            .unwrap();
+        let tuning = Profile::built_in("tuning").unwrap().network(
+            Version::V1_0_0,
+            "c",
+            &Fill::new("tuning"),
+        );
         assert_eq!(tuning["plugins"][0]["type"], "ptp");
-        assert_eq!(Fill::new("x").gateway(), "10.88.0.1");
+        assert_eq!(Fill::new("x").gateway().to_string(), "10.88.0.1");
         let hl = Profile::built_in("host-local").unwrap();
         assert!(
             hl.is_bookkeeping("cni/networks/n/last_reserved_ip.0") && hl.is_bookkeeping("x/lock")
         );
         assert!(!hl.is_bookkeeping("cni/networks/n/10.88.0.2"));
+    }
+
+    #[test]
+    fn placeholders_are_filled_inside_strings_whatever_the_value_holds() {
+        let p = Profile::parse(
+            r#"name = "q"
+kind = "ipam"
+ipam = "self"
+pool = false
+config = '{"type": "{{type}}", "ipam": {"type": "{{type}}", "dataDir": "{{data_dir}}/x"}}'
+"#,
+            "q.toml",
+        )
+        .unwrap();
+        let mut f = Fill::new("odd\"name\\");
+        f.data_dir = "/tmp/a \"b\"".into();
+        let net = p.network(Version::V1_0_0, "n", &f);
+        assert_eq!(net["plugins"][0]["type"], "odd\"name\\");
+        assert_eq!(net["plugins"][0]["ipam"]["dataDir"], "/tmp/a \"b\"/x");
+    }
+
+    #[test]
+    fn inconsistent_profiles_are_refused_with_the_reason() {
+        let profile = |fields: &str| {
+            let e = Profile::parse(
+                &format!("name = \"v\"\nkind = \"interface\"\n{fields}"),
+                "v.toml",
+            )
+            .unwrap_err();
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text = format!("{text}: {c}");
+                cause = c.source();
+            }
+            text
+        };
+        assert!(
+            profile("ipam = \"delegated\"\npool = true\nconfig = '{\"type\": \"v\"}'")
+                .contains("draws nothing from {{subnet}}")
+        );
+        assert!(
+            profile("ipam = \"delegated\"\npool = false\nconfig = '{\"type\": \"v\"}'")
+                .contains("no ipam.type")
+        );
+        assert!(
+            profile("ipam = \"none\"\npool = false\nconfig = '{\"type\": '").contains("not JSON")
+        );
+        assert!(profile("ipam = \"none\"\nconfig = '{}'").contains("missing field `pool`"));
     }
 }

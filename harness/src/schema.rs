@@ -4,14 +4,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::sync::OnceLock;
 
 use jsonschema::Validator;
 use serde_json::Value;
 
 /// What a document is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Kind {
     Config,
     Conflist,
@@ -23,29 +22,8 @@ pub enum Kind {
     Report,
 }
 
-impl FromStr for Kind {
-    type Err = SchemaError;
-    fn from_str(s: &str) -> Result<Kind, SchemaError> {
-        Ok(match s {
-            "config" => Kind::Config,
-            "conflist" => Kind::Conflist,
-            "result" => Kind::Result,
-            "ipam-result" => Kind::IpamResult,
-            "error" => Kind::Error,
-            "version" => Kind::Version,
-            "gc" => Kind::Gc,
-            "report" => Kind::Report,
-            other => return Err(SchemaError::UnknownKind(other.into())),
-        })
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    #[error(
-        "unknown kind {0:?}: use config, conflist, result, ipam-result, error, version, gc or report"
-    )]
-    UnknownKind(String),
     #[error("no {kind} schema for cniVersion {version:?}")]
     NoSchema { kind: String, version: String },
 }

@@ -86,7 +86,7 @@ pub fn main() -> ExitCode {
     match command.as_str() {
         "VERSION" => println!(
             "{}",
-            json!({"cniVersion": version, "supportedVersions": crate::suite::KNOWN_VERSIONS})
+            json!({"cniVersion": version, "supportedVersions": crate::spec::Version::ALL})
         ),
         "ADD" => {
             let given = option("spyResult")

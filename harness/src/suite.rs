@@ -1,22 +1,21 @@
-//! A conformance run: ask the plugin which versions it speaks, then run
-//! every applicable check once per version, in parallel sandboxes.
+//! A conformance run: prove the sandbox usable, ask the plugin which
+//! versions it speaks, then run every applicable check once per version,
+//! in parallel sandboxes. A case the harness cannot carry out is recorded
+//! as an error of that case; every other case still runs.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::checks::{self, Case, CaseError, Check, Finding, Level};
+use crate::checks::{self, CaseError, Check, Cx, Finding, Level, Unjudged};
 use crate::profile::{Fill, PluginKind, Profile, ProfileError};
-use crate::runtime::Runtime;
+use crate::report::{CaseResult, PluginReport, Status};
+use crate::runtime::{NetworkConfig, Runtime};
 use crate::sandbox::{Sandbox, SandboxError, SandboxOptions};
-
-pub const KNOWN_VERSIONS: [&str; 7] = [
-    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
-];
+use crate::spec::{Version, VersionRange};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -24,7 +23,7 @@ pub struct RunOptions {
     pub cni_path: Vec<PathBuf>,
     pub profile: Option<String>,
     /// Only these versions (still only those the plugin advertises).
-    pub versions: Option<Vec<String>>,
+    pub versions: Option<Vec<Version>>,
     /// Only checks whose ID contains this text.
     pub filter: Option<String>,
     pub timeout: Duration,
@@ -33,72 +32,47 @@ pub struct RunOptions {
     pub spy_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    Warn,
-    Skip,
-}
-
-/// One check in one version.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseResult {
-    pub plugin: String,
-    pub id: String,
-    pub category: String,
-    pub level: Level,
-    pub version: String,
-    pub status: Status,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub clause: String,
-    pub summary: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub evidence: Vec<String>,
-    #[serde(rename = "durationMs")]
-    pub duration_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PluginReport {
-    pub plugin: String,
-    pub profile: String,
-    pub versions: Vec<String>,
-    pub results: Vec<CaseResult>,
-}
-
+/// Why a plugin could not be run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
     Profile(#[from] ProfileError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
-    #[error("VERSION could not be asked: {detail}")]
-    Plugin { plugin: String, detail: String },
+    #[error("VERSION could not be asked")]
+    Version(#[source] crate::runtime::exec::ExecError),
     #[error("no case to run: {why}")]
-    NothingSelected { plugin: String, why: String },
+    NothingSelected { why: String },
     #[error("plugins could not use the sandbox, so no verdict would mean anything")]
     Unusable {
         #[source]
         source: SandboxError,
     },
-    #[error("check {id} at {version} could not run: {source}")]
-    Case {
-        id: String,
-        version: String,
-        #[source]
-        source: Box<CaseError>,
-    },
+}
+
+/// `error: cause: cause`, each cause once even when a message already
+/// quotes its source.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// A sandbox as the cases of `profile` get it, proven usable: plugins can
 /// make and write its state folders and the profile's `dataDir`s.
 pub fn usable_sandbox(profile: &Profile, plugin_type: &str) -> Result<Sandbox, RunError> {
-    let doc = profile.network("1.1.0", "conformance", &Fill::new(plugin_type))?;
-    let data_dirs = crate::runtime::NetworkConfig::parse(doc.to_string().as_bytes())
+    let doc = profile.network(Version::NEWEST, "conformance", &Fill::new(plugin_type));
+    let data_dirs = NetworkConfig::parse(doc.to_string().as_bytes())
         .map(|n| n.data_dirs())
         .unwrap_or_default();
     let sb = Sandbox::new(&SandboxOptions {
@@ -110,8 +84,31 @@ pub fn usable_sandbox(profile: &Profile, plugin_type: &str) -> Result<Sandbox, R
     Ok(sb)
 }
 
-/// Proves the sandbox usable, then asks the plugin which versions it
-/// advertises (0.1.0 when it has no VERSION).
+/// What a plugin's VERSION answer names (0.1.0 for a plugin from before
+/// VERSION existed); an unusable answer means every known version is
+/// tried, and the version checks judge the answer.
+fn advertised(doc: &Value) -> Vec<String> {
+    // libcni's reading of a plugin from before VERSION existed.
+    if doc.get("msg").and_then(Value::as_str) == Some("unknown CNI_COMMAND: VERSION") {
+        return vec![Version::V0_1_0.to_string()];
+    }
+    let list: Vec<String> = doc
+        .get("supportedVersions")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if list.is_empty() {
+        Version::ALL.iter().map(ToString::to_string).collect()
+    } else {
+        list
+    }
+}
+
+/// Proves the sandbox usable, then asks the plugin's VERSION.
 fn preflight(
     plugin_type: &str,
     profile: &Profile,
@@ -120,59 +117,96 @@ fn preflight(
 ) -> Result<Vec<String>, RunError> {
     let sb = usable_sandbox(profile, plugin_type)?;
     let rt = Runtime::new(&sb, cni_path.to_vec(), timeout);
-    let err = |detail: String| RunError::Plugin {
-        plugin: plugin_type.into(),
-        detail,
-    };
     let step = rt
-        .version(plugin_type, "1.1.0")
-        .map_err(|e| err(e.to_string()))?;
-    let doc = step.outcome.json().unwrap_or(Value::Null);
-    // libcni's reading of a plugin from before VERSION existed.
-    if doc.get("msg").and_then(Value::as_str) == Some("unknown CNI_COMMAND: VERSION") {
-        return Ok(vec!["0.1.0".into()]);
-    }
-    let list: Option<Vec<String>> =
-        doc.get("supportedVersions")
-            .and_then(Value::as_array)
-            .map(|l| {
-                l.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            });
-    // An unusable answer is the version checks' to judge; meanwhile every
-    // known version is tried.
-    Ok(list
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| KNOWN_VERSIONS.map(String::from).to_vec()))
+        .version(plugin_type, Version::NEWEST.as_str())
+        .map_err(RunError::Version)?;
+    Ok(advertised(&step.outcome.json().unwrap_or(Value::Null)))
 }
 
-fn outcome(check: &Check, case: &Case, finding: Finding, started: Instant) -> CaseResult {
-    let level = check.level_for(&case.version, case.kind());
-    let (status, message, reason) = match finding {
-        Finding::Pass(m) => (Status::Pass, m, None),
-        Finding::Deviation(m) if level == Level::Must => (Status::Fail, m, None),
-        Finding::Deviation(m) => (Status::Warn, m, None),
-        Finding::Skip(r) => (Status::Skip, "not run".into(), Some(r)),
+/// The result of one case, from what the check returned.
+fn outcome(
+    check: &Check,
+    cx: &Cx,
+    judged: checks::Judged,
+    deferred: Vec<CaseError>,
+    started: Instant,
+) -> CaseResult {
+    let level = check.level_for(cx.version, cx.kind());
+    let mut blocked_by = None;
+    let (status, message, reason) = match (judged, deferred.into_iter().next()) {
+        // A clean-up the harness failed taints whatever the check found.
+        (_, Some(e)) | (Err(Unjudged::Harness(e)), None) => {
+            (Status::Error, "not run".into(), Some(error_chain(&e)))
+        }
+        (Ok(Finding::Pass(m)), None) => (Status::Pass, m, None),
+        (Ok(Finding::Deviation(m)), None) if level == Level::Must => (Status::Fail, m, None),
+        (Ok(Finding::Deviation(m)), None) => (Status::Warn, m, None),
+        (Err(Unjudged::NotApplicable(why)), None) => {
+            (Status::NotApplicable, "not run".into(), Some(why))
+        }
+        (Err(Unjudged::Blocked { by, why }), None) => {
+            blocked_by = Some(by.to_string());
+            (
+                Status::Blocked,
+                "not run".into(),
+                Some(format!("{why} (see {by})")),
+            )
+        }
     };
+    let evidence = cx.take_evidence();
     CaseResult {
-        plugin: case.plugin_type.clone(),
+        plugin: cx.plugin.clone(),
         id: check.id.into(),
         category: check.category().into(),
         level,
-        version: case.version.clone(),
+        version: cx.version,
         status,
         message,
         reason,
-        clause: check.clause.into(),
+        blocked_by,
+        clause: check.clause.to_string(),
         summary: check.summary.into(),
         evidence: if status == Status::Pass {
             Vec::new()
         } else {
-            case.evidence.clone()
+            evidence
         },
         duration_ms: started.elapsed().as_millis() as u64,
     }
+}
+
+/// The (check, version) cases of the catalog for this run, in order.
+fn cases(
+    catalog: &[Check],
+    versions: &[Version],
+    kind: PluginKind,
+    filter: Option<&str>,
+) -> Vec<(usize, Version)> {
+    // Chained plugins need a list.
+    let lists = VersionRange {
+        since: Version::V0_3_0,
+        until: Version::NEWEST,
+    };
+    let mut queue = Vec::new();
+    for (i, check) in catalog.iter().enumerate() {
+        if check.run().is_none() || filter.is_some_and(|f| !check.id.contains(f)) {
+            continue;
+        }
+        let applicable: Vec<Version> = versions
+            .iter()
+            .copied()
+            .filter(|v| {
+                check.applies(*v, kind) && (kind != PluginKind::Chained || lists.contains(*v))
+            })
+            .collect();
+        // Costly checks whose subject does not vary by version run once.
+        let chosen = match (check.once, applicable.last()) {
+            (true, Some(newest)) => vec![*newest],
+            _ => applicable,
+        };
+        queue.extend(chosen.into_iter().map(|v| (i, v)));
+    }
+    queue
 }
 
 /// Runs the catalog against `plugin`; `progress` sees each result as it
@@ -190,148 +224,112 @@ pub fn run_plugin(
     let mut cni_path = vec![plugin.parent().map(Path::to_path_buf).unwrap_or_default()];
     cni_path.extend(opts.cni_path.iter().cloned());
     let advertised = preflight(&plugin_type, &profile, &cni_path, opts.timeout)?;
-    let versions: Vec<String> = advertised
+    let versions: Vec<Version> = advertised
         .iter()
-        .filter(|v| KNOWN_VERSIONS.contains(&v.as_str()))
+        .filter_map(|v| v.parse().ok())
         .filter(|v| opts.versions.as_ref().is_none_or(|only| only.contains(v)))
-        .cloned()
         .collect();
-    let nothing = |why: String| RunError::NothingSelected {
-        plugin: plugin.display().to_string(),
-        why,
-    };
     if versions.is_empty() {
-        return Err(nothing(match &opts.versions {
-            Some(only) => format!(
-                "it advertises {}; --versions asked for {}",
-                advertised.join(", "),
-                only.join(", ")
-            ),
-            None => format!(
-                "it advertises {}, none of which this harness knows ({})",
-                advertised.join(", "),
-                KNOWN_VERSIONS.join(", ")
-            ),
-        }));
+        return Err(RunError::NothingSelected {
+            why: match &opts.versions {
+                Some(only) => format!(
+                    "it advertises {}; --versions asked for {}",
+                    advertised.join(", "),
+                    Version::list(only)
+                ),
+                None => format!(
+                    "it advertises {}, none of which this harness knows ({})",
+                    advertised.join(", "),
+                    Version::list(&Version::ALL)
+                ),
+            },
+        });
     }
     let catalog = checks::catalog();
-    let mut queue: VecDeque<(usize, String)> = VecDeque::new();
-    for (i, check) in catalog.iter().enumerate() {
-        if check.run.is_none()
-            || opts
-                .filter
-                .as_ref()
-                .is_some_and(|f| !check.id.contains(f.as_str()))
-        {
-            continue;
-        }
-        // Chained plugins need a list, which exists from 0.3.0 on.
-        let chain_ok = |v: &str| {
-            profile.kind != PluginKind::Chained
-                || crate::runtime::config::version_key(v)
-                    >= crate::runtime::config::version_key("0.3.0")
-        };
-        let applicable: Vec<&String> = versions
-            .iter()
-            .filter(|v| check.applies(v, profile.kind) && chain_ok(v))
-            .collect();
-        // Costly checks whose subject does not vary by version run once.
-        let chosen = match (check.once, applicable.last()) {
-            (true, Some(newest)) => vec![*newest],
-            _ => applicable,
-        };
-        for v in chosen {
-            queue.push_back((i, v.clone()));
-        }
-    }
+    let queue = cases(&catalog, &versions, profile.kind, opts.filter.as_deref());
     if queue.is_empty() {
-        return Err(nothing(format!(
-            "no implemented check{} applies to a plugin of kind {} at {}",
-            opts.filter
-                .as_ref()
-                .map(|f| format!(" whose ID contains {f:?}"))
-                .unwrap_or_default(),
-            profile.kind,
-            versions.join(", ")
-        )));
+        return Err(RunError::NothingSelected {
+            why: format!(
+                "no implemented check{} applies to a plugin of kind {} at {}",
+                opts.filter
+                    .as_ref()
+                    .map(|f| format!(" whose ID contains {f:?}"))
+                    .unwrap_or_default(),
+                profile.kind,
+                Version::list(&versions)
+            ),
+        });
     }
-    let queue = Mutex::new(queue);
+    let queue = Mutex::new(VecDeque::from(queue));
     let results = Mutex::new(Vec::new());
-    let failure: Mutex<Option<RunError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..opts.jobs.max(1) {
             s.spawn(|| {
                 loop {
+                    // A statement of its own: the queue is unlocked while
+                    // the case runs.
                     let Some((i, version)) = queue.lock().expect("queue").pop_front() else {
                         return;
                     };
                     let check = &catalog[i];
-                    let mut case = Case {
-                        plugin_type: plugin_type.clone(),
-                        profile: profile.clone(),
-                        version: version.clone(),
-                        cni_path: cni_path.clone(),
-                        timeout: opts.timeout,
-                        spy_dir: opts.spy_dir.clone(),
-                        evidence: Vec::new(),
-                    };
+                    let run = check.run().expect("queued checks run");
+                    let cx = Cx::new(
+                        &plugin_type,
+                        profile.clone(),
+                        version,
+                        cni_path.clone(),
+                        opts.timeout,
+                        opts.spy_dir.clone(),
+                    );
                     let started = Instant::now();
-                    match (check.run.expect("queued checks run"))(&mut case) {
-                        Ok(finding) => {
-                            let r = outcome(check, &case, finding, started);
-                            progress(&r);
-                            results.lock().expect("results").push((i, r));
-                        }
-                        Err(source) => {
-                            *failure.lock().expect("failure") = Some(RunError::Case {
-                                id: check.id.into(),
-                                version,
-                                source: Box::new(source),
-                            });
-                            queue.lock().expect("queue").clear();
-                        }
-                    }
+                    let judged = run(&cx);
+                    let r = outcome(check, &cx, judged, cx.take_deferred(), started);
+                    progress(&r);
+                    results.lock().expect("results").push((i, r));
                 }
             });
         }
     });
-    if let Some(e) = failure.into_inner().expect("failure") {
-        return Err(e);
-    }
     let mut results = results.into_inner().expect("results");
     // Catalog order, then version order: stable reports whatever the jobs.
-    results.sort_by(|(a, ra), (b, rb)| {
-        a.cmp(b).then(
-            crate::runtime::config::version_key(&ra.version)
-                .cmp(&crate::runtime::config::version_key(&rb.version)),
-        )
-    });
+    results.sort_by(|(a, ra), (b, rb)| a.cmp(b).then(ra.version.cmp(&rb.version)));
     Ok(PluginReport {
         plugin: plugin.display().to_string(),
         profile: profile.name,
         versions,
+        error: None,
         results: results.into_iter().map(|(_, r)| r).collect(),
     })
 }
 
-/// Counts of each status.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Summary {
-    pub passed: usize,
-    pub failed: usize,
-    pub warned: usize,
-    pub skipped: usize,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
 
-pub fn summarise<'a>(results: impl Iterator<Item = &'a CaseResult>) -> Summary {
-    let mut s = Summary::default();
-    for r in results {
-        match r.status {
-            Status::Pass => s.passed += 1,
-            Status::Fail => s.failed += 1,
-            Status::Warn => s.warned += 1,
-            Status::Skip => s.skipped += 1,
-        }
+    #[test]
+    fn advertised_versions_from_every_kind_of_answer() {
+        let ok = json!({"cniVersion": "1.1.0", "supportedVersions": ["0.4.0", "1.0.0"]});
+        assert_eq!(advertised(&ok), ["0.4.0", "1.0.0"]);
+        let legacy = json!({"code": 4, "msg": "unknown CNI_COMMAND: VERSION"});
+        assert_eq!(advertised(&legacy), ["0.1.0"]);
+        assert_eq!(advertised(&Value::Null).len(), Version::ALL.len());
     }
-    s
+
+    #[test]
+    fn costly_checks_run_once_and_chained_plugins_start_at_lists() {
+        let catalog = checks::catalog();
+        let all = Version::ALL.to_vec();
+        let q = cases(
+            &catalog,
+            &all,
+            PluginKind::Interface,
+            Some("concurrency.parallel-add"),
+        );
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].1, Version::NEWEST);
+        let chained = cases(&catalog, &all, PluginKind::Chained, Some("add.succeeds"));
+        assert_eq!(chained.first().map(|c| c.1), Some(Version::V0_3_0));
+        assert!(cases(&catalog, &all, PluginKind::Ipam, Some("nothing-matches")).is_empty());
+    }
 }

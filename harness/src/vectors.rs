@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::runtime::{Attachment, Exit, NetworkConfig, Runtime, Step};
 use crate::sandbox::{Sandbox, SandboxError, SandboxOptions, Scope};
+use crate::spec::{Verb, Version};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VectorError {
@@ -185,21 +186,28 @@ pub fn replay(v: &Vector, cni_path: &[PathBuf], vectors_dir: &Path) -> Result<Va
             capability_args: spec.capability_args.clone(),
         };
         let key = format!("{}/{}", att.container_id, att.ifname);
-        let prev = match spec.verb.as_str() {
-            "CHECK" | "DEL" if net.version_at_least("0.4.0") => cache.get(&key).cloned(),
+        // A verb the spec does not know (FROB) is sent as CNI_COMMAND as is.
+        let verb: Option<Verb> = spec.verb.parse().ok();
+        let prev = match verb {
+            Some(Verb::Check | Verb::Del) if net.version_at_least(Version::V0_4_0) => {
+                cache.get(&key).cloned()
+            }
             _ => None,
         };
-        let mut request = match spec.verb.as_str() {
-            "GC" => net.network_request(0, Some(&spec.valid)),
-            "STATUS" => net.network_request(0, None),
-            "VERSION" => json!({"cniVersion": net.cni_version}),
+        let mut request = match verb {
+            Some(Verb::Gc) => net.network_request(0, Some(&spec.valid)),
+            Some(Verb::Status) => net.network_request(0, None),
+            Some(Verb::Version) => json!({"cniVersion": net.cni_version}),
             _ => net.request(0, Some(&att), prev.as_ref()),
         };
         for (k, val) in &spec.patch {
             request[k] = substitute(val, "$NETNS", &netns);
         }
-        let per_attachment = matches!(spec.verb.as_str(), "ADD" | "CHECK" | "DEL");
-        let mut env = rt.env_for(&spec.verb, per_attachment.then_some(&att));
+        let per_attachment = verb.is_some_and(Verb::per_attachment);
+        let as_verb = verb.unwrap_or(Verb::Add);
+        let mut env = rt.env_for(as_verb, per_attachment.then_some(&att));
+        env.retain(|(k, _)| k != "CNI_COMMAND");
+        env.push(("CNI_COMMAND".into(), spec.verb.clone()));
         for (k, val) in &spec.env {
             env.retain(|(name, _)| name != k);
             if let Some(s) = val.as_str() {
@@ -207,16 +215,16 @@ pub fn replay(v: &Vector, cni_path: &[PathBuf], vectors_dir: &Path) -> Result<Va
             }
         }
         let step = match &spec.stdin {
-            Some(raw) => rt.invoke_raw(&plugin, &spec.verb, raw.as_bytes(), env),
-            None => rt.invoke(&plugin, &spec.verb, request, env),
+            Some(raw) => rt.invoke_raw(&plugin, as_verb, raw.as_bytes(), env),
+            None => rt.invoke(&plugin, as_verb, request, env),
         }
         .map_err(exec_err)?;
-        if spec.verb == "ADD" && step.outcome.success() {
+        if verb == Some(Verb::Add) && step.outcome.success() {
             if let Some(r) = step.outcome.json() {
                 cache.insert(key.clone(), r);
             }
         }
-        if spec.verb == "DEL" && step.outcome.success() {
+        if verb == Some(Verb::Del) && step.outcome.success() {
             cache.remove(&key);
         }
         steps.push(transcribe(&step));
@@ -243,7 +251,13 @@ fn transcribe(step: &Step) -> Value {
     } else {
         step.outcome.json().unwrap_or_else(|| json!({"text": text}))
     };
-    json!({"verb": step.verb, "exit": exit, "output": output})
+    // The command as sent, which may be one the spec does not know.
+    let verb = step
+        .env
+        .iter()
+        .find(|(k, _)| k == "CNI_COMMAND")
+        .map_or(step.verb.as_str(), |(_, v)| v.as_str());
+    json!({"verb": verb, "exit": exit, "output": output})
 }
 
 /// Replaces every colon-separated 6-byte hex MAC inside `s`.

@@ -334,7 +334,7 @@ fn runs_that_select_nothing_exit_2_with_the_reason() {
     let cases: [(&[&str], &str); 7] = [
         (
             &["run", "--versions", "9.9.9"],
-            "9.9.9 is not a CNI spec version",
+            "\"9.9.9\" is not a CNI spec version",
         ),
         (
             &["run", "--filter", "nosuchcheck"],
@@ -360,7 +360,7 @@ fn runs_that_select_nothing_exit_2_with_the_reason() {
                 "--versions",
                 "1.0.0",
             ],
-            "all 1 MUST cases were skipped",
+            "none of the 1 MUST cases could judge the plugin",
         ),
         (
             &["run", "--profile", "./my-plugn.toml"],

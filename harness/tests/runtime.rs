@@ -2,6 +2,7 @@
 //! reference macvlan through a chain, timeouts, signals, the spy.
 
 mod common;
+use cni_conformance::spec::Verb;
 use common::reference_dir;
 
 use std::fs;
@@ -84,12 +85,12 @@ fn run_macvlan_chain(dir: PathBuf) {
     let c = sb.add_container("ctr").unwrap();
     let att = attachment(&sb, c);
     let net = macvlan_conf("1.0.0", store.path());
-    let mut rt = Runtime::new(&sb, vec![dir], Duration::from_secs(30));
+    let rt = Runtime::new(&sb, vec![dir], Duration::from_secs(30));
     let kernel_changes = |from: &Snapshot| -> Vec<String> {
         let now = observe::capture(&sb).unwrap();
         observe::changes(from, &now)
             .iter()
-            .filter(|ch| !ch.scope.starts_with("state"))
+            .filter(|ch| matches!(ch.scope, cni_conformance::snapshot::Scope::Netns(_)))
             .map(ToString::to_string)
             .collect()
     };
@@ -145,7 +146,7 @@ fn a_hanging_plugin_is_killed_at_the_deadline_and_the_sandbox_cleaned() {
     let step = rt
         .call(
             "hang",
-            "ADD",
+            Verb::Add,
             json!({"cniVersion": "1.0.0", "name": "n", "type": "hang"}),
             None,
         )
@@ -175,7 +176,7 @@ fn a_plugin_that_kills_itself_is_reported_with_its_signal() {
     let step = rt
         .call(
             "suicide",
-            "ADD",
+            Verb::Add,
             json!({"cniVersion": "1.0.0", "name": "n", "type": "suicide"}),
             None,
         )

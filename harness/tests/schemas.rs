@@ -124,7 +124,7 @@ fn real_outputs_validate(upstream: bool) {
     })
     .unwrap();
     let c = sb.add_container("ctr").unwrap();
-    let mut rt = Runtime::new(&sb, vec![dir], Duration::from_secs(30));
+    let rt = Runtime::new(&sb, vec![dir], Duration::from_secs(30));
     let version = rt
         .version("macvlan", "1.0.0")
         .unwrap()
@@ -175,7 +175,9 @@ fn real_outputs_validate(upstream: bool) {
     }
     let bad = json!({"cniVersion": "1.0.0", "name": "n", "type": "macvlan", "master": "nope",
                      "ipam": {"type": "host-local", "subnet": "10.51.0.0/24", "dataDir": store.path()}});
-    let step = rt.call("macvlan", "ADD", bad, None).unwrap();
+    let step = rt
+        .call("macvlan", cni_conformance::spec::Verb::Add, bad, None)
+        .unwrap();
     let err = step.outcome.json().unwrap();
     assert!(!step.outcome.success());
     assert!(

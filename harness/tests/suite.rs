@@ -207,3 +207,69 @@ fn upstream_plugins_complete_with_their_known_deviations() {
         with("warn")
     );
 }
+
+/// A plugin that names its interface net0 whatever CNI_IFNAME says: a full
+/// report (exit 1), `config.exact-ifname` fails, the checks that need the
+/// interface are blocked by the one that judges it, and no case is lost.
+#[test]
+fn a_plugin_that_renames_its_interface_gets_a_full_report() {
+    let broken = TempDir::new().unwrap();
+    let reference = common::reference_dir();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/renames-ifname"),
+        broken.path().join("macvlan"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        reference.join("macvlan"),
+        broken.path().join("macvlan.real"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        reference.join("host-local"),
+        broken.path().join("host-local"),
+    )
+    .unwrap();
+    let report = |plugin: &std::path::Path, expect: i32| {
+        let json = broken.path().join("report.json");
+        let run = Command::new(harness())
+            .args(["run", "--plugin"])
+            .arg(plugin)
+            .args(["--versions", "1.0.0", "--format", "json", "--output"])
+            .arg(&json)
+            .output()
+            .unwrap();
+        assert_eq!(
+            run.status.code(),
+            Some(expect),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        r["results"].as_array().unwrap().clone()
+    };
+    let bad = report(&broken.path().join("macvlan"), 1);
+    let good = report(&reference.join("macvlan"), 0);
+    let cases = |rs: &[serde_json::Value]| -> Vec<String> {
+        rs.iter()
+            .map(|r| format!("{} {}", r["id"], r["version"]))
+            .collect()
+    };
+    assert_eq!(cases(&bad), cases(&good), "a case was lost");
+    let status = |id: &str| {
+        bad.iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+            .clone()
+    };
+    assert_eq!(status("config.exact-ifname")["status"], "fail");
+    assert_eq!(status("add.link-exists")["status"], "fail");
+    let missing_link = status("check.detects-missing-link");
+    assert_eq!(missing_link["status"], "blocked", "{missing_link}");
+    assert_eq!(missing_link["blockedBy"], "add.link-exists");
+    assert!(
+        bad.iter().all(|r| r["status"] != "error"),
+        "harness errors in {bad:?}"
+    );
+}

@@ -1,89 +1,36 @@
 //! DEL: it succeeds whatever is already gone, and undoes what ADD did.
 
-use super::{ATTACHING, Case, CaseError, Check, Finding, Level, check};
-use crate::runtime::Step;
+use serde_json::Value;
 
-pub fn checks() -> Vec<Check> {
+use super::add::{SUCCEEDS, failing_ipam_world};
+use super::context::{Attached, Call};
+use super::judge;
+use super::outcome::{Judged, Unjudged, blocked, deviation, pass};
+use super::{ATTACHING, Check, Cx, Level, check, not_yet, spec};
+use crate::runtime::Step;
+use crate::spec::{Verb, Version};
+
+#[rustfmt::skip]
+pub(super) fn checks() -> Vec<Check> {
     vec![
-        check(
-            "del.succeeds",
-            Level::Must,
-            "SPEC.md#del (DEL-001)",
-            "DEL after ADD, with the ADD result as prevResult, succeeds.",
-            succeeds,
-        ),
-        check(
-            "del.idempotent",
-            Level::Must,
-            "SPEC.md#del (DEL-002)",
-            "A second DEL of the same attachment succeeds.",
-            idempotent,
-        )
-        .must_since("1.0.0"),
-        check(
-            "del.without-add",
-            Level::Must,
-            "SPEC.md#del (DEL-003)",
-            "DEL of an attachment never added succeeds.",
-            without_add,
-        )
-        .must_since("1.0.0"),
-        check(
-            "del.netns-gone",
-            Level::Must,
-            "SPEC.md#del (DEL-004)",
-            "DEL succeeds when the container's namespace is already gone.",
-            netns_gone,
-        )
-        .must_since("1.0.0"),
-        check(
-            "del.netns-empty",
-            Level::Must,
-            "SPEC.md#del (ENV-007)",
-            "DEL succeeds with CNI_NETNS empty.",
-            netns_empty,
-        )
-        .since("0.4.0")
-        .must_since("1.0.0"),
-        check(
-            "del.without-prev-result",
-            Level::Should,
-            "SPEC.md#del (DEL-005)",
-            "DEL succeeds without prevResult.",
-            without_prev_result,
-        )
-        .since("0.4.0"),
-        check(
-            "del.restores-kernel",
-            Level::Should,
-            "SPEC.md#del (DEL-006)",
-            "After DEL the host and the container hold what they held before ADD.",
-            restores_kernel,
-        ),
-        check(
-            "del.after-failed-add",
-            Level::Must,
-            "SPEC.md#lifecycle (DEL-007)",
-            "DEL after a failed ADD succeeds.",
-            after_failed_add,
-        )
-        .must_since("1.0.0")
-        .kinds(ATTACHING),
-        check(
-            "del.no-output",
-            Level::May,
-            "SPEC.md#del (DEL-008)",
-            "A successful DEL prints nothing.",
-            no_output,
-        ),
+        check("del.succeeds", Level::Must, spec("del", "DEL-001"), "DEL after ADD, with the ADD result as prevResult, succeeds.", succeeds),
+        check("del.idempotent", Level::Must, spec("del", "DEL-002"), "A second DEL of the same attachment succeeds.", idempotent).must_since(Version::V1_0_0),
+        check("del.without-add", Level::Must, spec("del", "DEL-003"), "DEL of an attachment never added succeeds.", without_add).must_since(Version::V1_0_0),
+        check("del.netns-gone", Level::Must, spec("del", "DEL-004"), "DEL succeeds when the container's namespace is already gone.", netns_gone).must_since(Version::V1_0_0),
+        check("del.netns-empty", Level::Must, spec("del", "ENV-007"), "DEL succeeds with CNI_NETNS empty.", netns_empty).since(Version::V0_4_0).must_since(Version::V1_0_0),
+        check("del.without-prev-result", Level::Should, spec("del", "DEL-005"), "DEL succeeds without prevResult.", without_prev_result).since(Version::V0_4_0),
+        check("del.restores-kernel", Level::Should, spec("del", "DEL-006"), "After DEL the host and the container hold what they held before ADD.", restores_kernel),
+        check("del.after-failed-add", Level::Must, spec("lifecycle", "DEL-007"), "DEL after a failed ADD succeeds.", after_failed_add).must_since(Version::V1_0_0).kinds(ATTACHING),
+        check("del.no-output", Level::May, spec("del", "DEL-008"), "A successful DEL prints nothing.", no_output),
+        not_yet("del.changed-prev-result", Level::Must, spec("del", "DEL-009"), "DEL succeeds with a prevResult a later plugin changed.", "needs a MAC-changing chained plugin in the profile set"),
     ]
 }
 
-fn verdict(step: &Step, what: &str) -> Finding {
+fn verdict(step: &Step, what: &str) -> Judged {
     if step.outcome.success() {
-        Finding::Pass(format!("{what} succeeded"))
+        pass(format!("{what} succeeded"))
     } else {
-        Finding::Deviation(format!(
+        deviation(format!(
             "{what} failed: {} {}",
             step.outcome.exit,
             step.outcome.stdout_text().trim()
@@ -91,158 +38,103 @@ fn verdict(step: &Step, what: &str) -> Finding {
     }
 }
 
-/// ADD, then `del` (which returns the DEL step that decides).
-fn after_add(
-    case: &mut Case,
-    del: impl FnOnce(
-        &mut Case,
-        &super::case::World,
-        &crate::runtime::Runtime,
-        &crate::runtime::Attachment,
-        Option<&serde_json::Value>,
-    ) -> Result<Step, CaseError>,
-    what: &str,
-) -> Result<Finding, CaseError> {
-    let w = case.world()?;
-    let mut rt = case.runtime(&w);
-    let att = w.att();
-    let run = case.add(&w, &mut rt, &att)?;
-    if !run.succeeded() {
-        case.del(&w, &mut rt, &att)?;
-        return Ok(Finding::Skip("ADD failed (see add.succeeds)".into()));
-    }
-    let step = del(case, &w, &rt, &att, run.result.as_ref())?;
-    Ok(verdict(&step, what))
+/// DEL of the plugin under test for `a` (the guard's own DEL still runs
+/// through the list afterwards, as a runtime's would).
+fn target_del<'w, 'c>(
+    a: &Attached<'w, 'c>,
+    prev: Option<&Value>,
+    edit: impl FnOnce(Call<'w, 'c>) -> Call<'w, 'c>,
+) -> Result<Step, Unjudged> {
+    let w = a.world();
+    let prev = prev.filter(|_| w.cx().version.has_check());
+    Ok(edit(w.call(Verb::Del, Some(&a.att)).prev(prev)).run()?)
 }
 
-fn target_del(
-    case: &mut Case,
-    w: &super::case::World,
-    rt: &crate::runtime::Runtime,
-    att: &crate::runtime::Attachment,
-    prev: Option<&serde_json::Value>,
-    edits: &[(&str, Option<&str>)],
-) -> Result<Step, CaseError> {
-    let prev = if w.net.version_at_least("0.4.0") {
-        prev
-    } else {
-        None
-    };
-    case.call(rt, "DEL", Some(att), w.request(Some(att), prev), edits)
+fn succeeds(cx: &Cx) -> Judged {
+    let w = cx.world()?;
+    let a = w.add(&w.att())?;
+    let result = a.require(SUCCEEDS)?;
+    verdict(&target_del(&a, Some(result), |c| c)?, "DEL")
 }
 
-fn succeeds(case: &mut Case) -> Result<Finding, CaseError> {
-    after_add(
-        case,
-        |c, w, rt, att, prev| target_del(c, w, rt, att, prev, &[]),
-        "DEL",
-    )
+fn idempotent(cx: &Cx) -> Judged {
+    let w = cx.world()?;
+    let a = w.add(&w.att())?;
+    let result = a.require(SUCCEEDS)?;
+    target_del(&a, Some(result), |c| c)?;
+    verdict(&target_del(&a, Some(result), |c| c)?, "the second DEL")
 }
 
-fn idempotent(case: &mut Case) -> Result<Finding, CaseError> {
-    after_add(
-        case,
-        |c, w, rt, att, prev| {
-            target_del(c, w, rt, att, prev, &[])?;
-            target_del(c, w, rt, att, prev, &[])
-        },
-        "the second DEL",
-    )
-}
-
-fn without_add(case: &mut Case) -> Result<Finding, CaseError> {
-    let w = case.world()?;
-    let rt = case.runtime(&w);
+fn without_add(cx: &Cx) -> Judged {
+    let w = cx.world()?;
     let att = w.attachment(0, "never-added", "eth0");
-    let step = target_del(case, &w, &rt, &att, None, &[])?;
-    Ok(verdict(&step, "DEL of an attachment never added"))
+    let step = w.call(Verb::Del, Some(&att)).run()?;
+    verdict(&step, "DEL of an attachment never added")
 }
 
-fn netns_gone(case: &mut Case) -> Result<Finding, CaseError> {
-    let mut w = case.world()?;
-    let att = w.att();
-    let result = {
-        let mut rt = case.runtime(&w);
-        let run = case.add(&w, &mut rt, &att)?;
-        if !run.succeeded() {
-            case.del(&w, &mut rt, &att)?;
-            return Ok(Finding::Skip("ADD failed (see add.succeeds)".into()));
-        }
-        run.result
+fn netns_gone(cx: &Cx) -> Judged {
+    let mut w = cx.world()?;
+    let (att, result) = {
+        let a = w.add(&w.att())?;
+        a.require(SUCCEEDS)?;
+        a.release()
     };
     w.sb.remove_container(0);
-    let rt = case.runtime(&w);
-    let step = target_del(case, &w, &rt, &att, result.as_ref(), &[])?;
-    Ok(verdict(&step, "DEL with the namespace gone"))
+    let prev = result.filter(|_| cx.version.has_check());
+    let step = w.call(Verb::Del, Some(&att)).prev(prev.as_ref()).run()?;
+    verdict(&step, "DEL with the namespace gone")
 }
 
-fn netns_empty(case: &mut Case) -> Result<Finding, CaseError> {
-    after_add(
-        case,
-        |c, w, rt, att, prev| target_del(c, w, rt, att, prev, &[("CNI_NETNS", Some(""))]),
-        "DEL with CNI_NETNS empty",
-    )
+fn netns_empty(cx: &Cx) -> Judged {
+    let w = cx.world()?;
+    let a = w.add(&w.att())?;
+    let result = a.require(SUCCEEDS)?;
+    let step = target_del(&a, Some(result), |c| c.set("CNI_NETNS", ""))?;
+    verdict(&step, "DEL with CNI_NETNS empty")
 }
 
-fn without_prev_result(case: &mut Case) -> Result<Finding, CaseError> {
-    after_add(
-        case,
-        |c, w, rt, att, _| target_del(c, w, rt, att, None, &[]),
-        "DEL without prevResult",
-    )
+fn without_prev_result(cx: &Cx) -> Judged {
+    let w = cx.world()?;
+    let a = w.add(&w.att())?;
+    a.require(SUCCEEDS)?;
+    verdict(&target_del(&a, None, |c| c)?, "DEL without prevResult")
 }
 
-fn restores_kernel(case: &mut Case) -> Result<Finding, CaseError> {
-    let w = case.world()?;
-    let mut rt = case.runtime(&w);
-    let att = w.att();
+fn restores_kernel(cx: &Cx) -> Judged {
+    let w = cx.world()?;
     let before = w.snapshot()?;
-    let run = case.add(&w, &mut rt, &att)?;
-    let del = case.del(&w, &mut rt, &att)?;
-    if !run.succeeded() || !del.succeeded() {
-        return Ok(Finding::Skip(
-            "ADD or DEL failed (see add.succeeds, del.succeeds)".into(),
-        ));
+    let a = w.add(&w.att())?;
+    a.require(SUCCEEDS)?;
+    if !a.del()?.succeeded() {
+        return blocked("del.succeeds", "DEL failed");
     }
-    let left = w.kernel_changes(&before, &w.snapshot()?);
-    Ok(if left.is_empty() {
-        Finding::Pass("the kernel is as before ADD".into())
+    let left = judge::kernel_changes(&before, &w.snapshot()?);
+    if left.is_empty() {
+        pass("the kernel is as before ADD")
     } else {
-        Finding::Deviation(format!("left behind: {}", left.join("; ")))
-    })
-}
-
-fn after_failed_add(case: &mut Case) -> Result<Finding, CaseError> {
-    let Some(w) = super::verbs::failing_ipam_world(case)? else {
-        return Ok(Finding::Skip(
-            "the profile delegates no IPAM that could be made to fail".into(),
-        ));
-    };
-    let mut rt = case.runtime(&w);
-    let att = w.att();
-    let run = case.add(&w, &mut rt, &att)?;
-    if run.succeeded() {
-        return Ok(Finding::Skip(
-            "ADD did not fail (see add.failure-reported)".into(),
-        ));
+        deviation(format!("left behind: {}", judge::lines(&left)))
     }
-    let step = target_del(case, &w, &rt, &att, None, &[])?;
-    Ok(verdict(&step, "DEL after a failed ADD"))
 }
 
-fn no_output(case: &mut Case) -> Result<Finding, CaseError> {
-    let w = case.world()?;
-    let mut rt = case.runtime(&w);
-    let att = w.att();
-    let run = case.add(&w, &mut rt, &att)?;
-    let step = target_del(case, &w, &rt, &att, run.result.as_ref(), &[])?;
-    Ok(
-        match (step.outcome.success(), step.outcome.stdout.is_empty()) {
-            (false, _) => Finding::Skip("DEL failed (see del.succeeds)".into()),
-            (true, true) => Finding::Pass("nothing printed".into()),
-            (true, false) => {
-                Finding::Deviation(format!("DEL printed {}", step.outcome.stdout_text().trim()))
-            }
-        },
-    )
+fn after_failed_add(cx: &Cx) -> Judged {
+    let w = failing_ipam_world(cx)?;
+    let a = w.add(&w.att())?;
+    if a.succeeded() {
+        return blocked(
+            "add.failure-reported",
+            "ADD did not fail when its IPAM plugin did",
+        );
+    }
+    verdict(&target_del(&a, None, |c| c)?, "DEL after a failed ADD")
+}
+
+fn no_output(cx: &Cx) -> Judged {
+    let w = cx.world()?;
+    let a = w.add(&w.att())?;
+    let step = target_del(&a, a.result(), |c| c)?;
+    match (step.outcome.success(), step.outcome.stdout.is_empty()) {
+        (false, _) => blocked("del.succeeds", "DEL failed"),
+        (true, true) => pass("nothing printed"),
+        (true, false) => deviation(format!("DEL printed {}", step.outcome.stdout_text().trim())),
+    }
 }

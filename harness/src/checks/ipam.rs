@@ -1,92 +1,125 @@
-//! IPAM plugins: addresses are released and never handed out twice.
+//! IPAM plugins: addresses are released, never handed out twice, and the
+//! ones asked for are honoured.
 
 use serde_json::json;
 
-use super::case::{first_address, pool_world};
-use super::{Case, CaseError, Check, Finding, IPAM, Level, check};
+use super::add::SUCCEEDS;
+use super::judge;
+use super::outcome::{Judged, deviation, pass};
+use super::{Check, Cx, IPAM, Level, check, conventions, spec};
+use crate::spec::Version;
 
-pub fn checks() -> Vec<Check> {
+#[rustfmt::skip]
+pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("ipam.release-reuse", Level::Must, "SPEC.md#del (IPM-002)", "In a one-address pool, ADD, DEL, then ADD for another container succeeds.", release_reuse).kinds(IPAM),
-        check("ipam.exhaustion", Level::Must, "SPEC.md#add (IPM-003)", "In a one-address pool, a second ADD fails with an error object and never hands out the first address again.", exhaustion).kinds(IPAM),
-        check("ipam.requested-ip", Level::Should, "CONVENTIONS.md#args-in-network-config (IPM-004)", "An address asked for with args.cni.ips is handed out, and args wins over CNI_ARGS IP.", requested_ip).since("0.3.0").kinds(IPAM),
+        check("ipam.release-reuse", Level::Must, spec("del", "IPM-002"), "In a one-address pool, ADD, DEL, then ADD for another container succeeds.", release_reuse).kinds(IPAM),
+        check("ipam.exhaustion", Level::Must, spec("add", "IPM-003"), "In a one-address pool, a second ADD fails with an error object and never hands out the first address again.", exhaustion).kinds(IPAM),
+        check("ipam.requested-ip", Level::Should, conventions("args-in-network-config", "IPM-004"), "An address asked for with args.cni.ips is handed out, and args wins over CNI_ARGS IP.", requested_ip).since(Version::V0_3_0).kinds(IPAM),
+        check("ipam.exhaust-release", Level::Must, spec("del", "IPM-002, IPM-003"), "A /29 fills up, the next ADD fails with an error object; after one DEL, ADD gets that address.", exhaust_release),
     ]
 }
 
-fn release_reuse(case: &mut Case) -> Result<Finding, CaseError> {
-    let Some(w) = pool_world(case, "10.89.0.0/30", 1)? else {
-        return Ok(Finding::Skip("the profile has no subnet pool".into()));
-    };
-    let mut rt = case.runtime(&w);
-    let (a, b) = (w.attachment(0, "c1", "eth0"), w.attachment(0, "c2", "eth0"));
-    let first = case.add(&w, &mut rt, &a)?;
-    let del = case.del(&w, &mut rt, &a)?;
-    let second = case.add(&w, &mut rt, &b)?;
-    case.del(&w, &mut rt, &b)?;
-    Ok(
-        match (first.succeeded(), del.succeeded(), second.succeeded()) {
-            (true, true, true) => Finding::Pass("the released address was handed out again".into()),
-            (false, ..) => Finding::Deviation("the first ADD failed".into()),
-            (_, false, _) => Finding::Deviation("DEL failed".into()),
-            (_, _, false) => Finding::Deviation("ADD after DEL found the pool still taken".into()),
-        },
-    )
+/// A /30: one usable address.
+const ONE_ADDRESS: &str = "10.89.0.0/30";
+
+fn release_reuse(cx: &Cx) -> Judged {
+    let w = cx.pool_world(ONE_ADDRESS, 1)?;
+    let first = w.add(&w.attachment(0, "c1", "eth0"))?;
+    if !first.succeeded() {
+        return deviation("the first ADD failed");
+    }
+    if !first.del()?.succeeded() {
+        return deviation("DEL failed");
+    }
+    if w.add(&w.attachment(0, "c2", "eth0"))?.succeeded() {
+        pass("the released address was handed out again")
+    } else {
+        deviation("ADD after DEL found the pool still taken")
+    }
 }
 
-fn exhaustion(case: &mut Case) -> Result<Finding, CaseError> {
-    let Some(w) = pool_world(case, "10.89.0.0/30", 1)? else {
-        return Ok(Finding::Skip("the profile has no subnet pool".into()));
-    };
-    let mut rt = case.runtime(&w);
-    let (a, b) = (w.attachment(0, "c1", "eth0"), w.attachment(0, "c2", "eth0"));
-    let first = case.add(&w, &mut rt, &a)?;
-    let second = case.add(&w, &mut rt, &b)?;
-    case.del(&w, &mut rt, &b)?;
-    case.del(&w, &mut rt, &a)?;
-    let step = second.steps.last().expect("steps");
-    let taken = first.result.as_ref().and_then(first_address);
-    Ok(if !first.succeeded() {
-        Finding::Skip("the first ADD failed (see add.succeeds)".into())
-    } else if second.succeeded() {
-        let twice = second.result.as_ref().and_then(first_address) == taken;
-        Finding::Deviation(if twice {
+fn exhaustion(cx: &Cx) -> Judged {
+    let w = cx.pool_world(ONE_ADDRESS, 1)?;
+    let first = w.add(&w.attachment(0, "c1", "eth0"))?;
+    let taken = judge::first_address(first.require(SUCCEEDS)?);
+    let second = w.add(&w.attachment(0, "c2", "eth0"))?;
+    if second.succeeded() {
+        let twice = second.result().and_then(judge::first_address) == taken;
+        return deviation(if twice {
             format!(
                 "{} was handed out twice",
                 super::say::or(taken, "an address")
             )
         } else {
             "a one-address pool gave two addresses".into()
-        })
-    } else if step.outcome.error().is_none() {
-        Finding::Deviation("the exhausted ADD failed without an error object".into())
+        });
+    }
+    if second.last_step().outcome.error().is_none() {
+        deviation("the exhausted ADD failed without an error object")
     } else {
-        Finding::Pass("refused with an error object".into())
-    })
+        pass("refused with an error object")
+    }
 }
 
-fn requested_ip(case: &mut Case) -> Result<Finding, CaseError> {
-    if !case.profile.has_pool() {
-        return Ok(Finding::Skip("the profile has no subnet pool".into()));
-    }
-    let w = case.world()?;
-    let rt = case.runtime(&w);
-    let att = w.att();
-    let mut req = w.request(Some(&att), None);
-    req["args"] = json!({"cni": {"ips": ["10.88.0.77"]}});
-    let step = case.call(
-        &rt,
-        "ADD",
-        Some(&att),
-        req.clone(),
-        &[("CNI_ARGS", Some("IgnoreUnknown=1;IP=10.88.0.99"))],
-    )?;
-    let got = step.outcome.json().as_ref().and_then(first_address);
-    case.call(&rt, "DEL", Some(&att), req, &[])?;
-    Ok(match got.as_deref() {
-        Some("10.88.0.77/24") => Finding::Pass("args.cni.ips honoured over CNI_ARGS".into()),
-        other => Finding::Deviation(format!(
-            "asked for 10.88.0.77 (and CNI_ARGS 10.88.0.99), got {}",
-            super::say::or(other, "no address")
+fn requested_ip(cx: &Cx) -> Judged {
+    let w = cx.pool_world("10.88.0.0/24", 1)?;
+    let (asked, other) = (w.fill.host(77), w.fill.host(99));
+    let a = w.add_edited(&w.att(), |c| {
+        c.edit(|r| r["args"] = json!({"cni": {"ips": [asked.to_string()]}}))
+            .set("CNI_ARGS", &format!("IgnoreUnknown=1;IP={other}"))
+    })?;
+    let got = a.result().and_then(judge::first_address);
+    match got {
+        Some(ip) if ip.ip() == asked => pass("args.cni.ips honoured over CNI_ARGS"),
+        other_got => deviation(format!(
+            "asked for {asked} (and CNI_ARGS {other}), got {}",
+            super::say::or(other_got, "no address")
         )),
-    })
+    }
+}
+
+fn exhaust_release(cx: &Cx) -> Judged {
+    let w = cx.pool_world("10.84.0.0/29", 7)?;
+    let atts: Vec<_> = (0..7)
+        .map(|i| w.attachment(i, &format!("c{i}"), "eth0"))
+        .collect();
+    let mut held = Vec::new();
+    let mut full = None;
+    for att in &atts[..6] {
+        let a = w.add(att)?;
+        if a.succeeded() {
+            held.push(a);
+        } else {
+            full = Some(a);
+            break;
+        }
+    }
+    let Some(refused) = full else {
+        return deviation("six ADDs succeeded in a /29 with a gateway");
+    };
+    let full_at = held.len();
+    if refused.last_step().outcome.error().is_none() {
+        return deviation("the ADD on a full pool printed no error object");
+    }
+    if full_at == 0 {
+        return super::outcome::blocked(SUCCEEDS, "the first ADD failed");
+    }
+    // Release one from the middle; the next ADD must get its address.
+    let freed = held.remove(full_at / 2);
+    let released = freed.result().and_then(judge::first_address);
+    freed.del()?;
+    let again = w.add(&atts[6])?;
+    let got = again.result().and_then(judge::first_address);
+    if got.is_some() && got == released {
+        pass(format!(
+            "full after {full_at}; the released {} came back",
+            super::say::or(got, "address")
+        ))
+    } else {
+        deviation(format!(
+            "released {}, then ADD got {}",
+            super::say::or(released, "no address"),
+            super::say::or(got, "no address")
+        ))
+    }
 }

@@ -1,25 +1,41 @@
 //! The conformance catalog: every check with a stable ID, an RFC 2119
 //! level, the spec clause it enforces, the versions and plugin kinds it
-//! applies to, and one sentence saying what it proves.
+//! applies to, and one sentence saying what it proves. One module per ID
+//! prefix; each ends with its rows of the catalog.
 //!
 //! Checks judge only from a plugin's raw output, the schemas and kernel
-//! snapshots; nothing here links the reference plugins.
+//! snapshots; nothing here links the reference plugins. A check is a
+//! function of a [`Cx`] returning a [`Judged`]: a [`Finding`] about the
+//! plugin, or why there is none ([`Unjudged`]).
 
-mod case;
+mod add;
+mod attachment;
+mod chain;
+mod check;
+mod concurrency;
+mod config;
+mod context;
 mod del;
 mod delegation;
 mod env;
-mod errors;
+mod error;
+mod fault;
+mod gc;
 mod ipam;
-mod lifecycle;
+pub mod judge;
+mod leak;
+mod outcome;
 mod say;
-mod verbs;
+mod status;
 mod version;
 
-pub use case::{Case, CaseError};
+use std::fmt;
+
+pub use context::Cx;
+pub use outcome::{CaseError, Finding, Judged, Unjudged};
 
 use crate::profile::PluginKind;
-use crate::runtime::config::version_key;
+use crate::spec::{Version, VersionRange};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Level {
@@ -31,8 +47,8 @@ pub enum Level {
     May,
 }
 
-impl std::fmt::Display for Level {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Level::Must => "MUST",
             Level::Should => "SHOULD",
@@ -41,33 +57,61 @@ impl std::fmt::Display for Level {
     }
 }
 
-/// What a check found in one case.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finding {
-    Pass(String),
-    /// The plugin did not do what the clause asks.
-    Deviation(String),
-    /// Does not apply, with the reason.
-    Skip(String),
+/// Where a check's rule is written: a section of SPEC.md (or
+/// CONVENTIONS.md) and the checklist assertions it derives from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clause {
+    pub doc: &'static str,
+    /// The section's anchor (`add`, `check`, `lifecycle`).
+    pub section: &'static str,
+    /// The checklist's assertion IDs (`ADD-011`, `L-2, CON-001`).
+    pub refs: &'static str,
 }
 
-pub type CheckFn = fn(&mut Case) -> Result<Finding, CaseError>;
+/// `SPEC.md#section (refs)`.
+pub const fn spec(section: &'static str, refs: &'static str) -> Clause {
+    Clause {
+        doc: "SPEC.md",
+        section,
+        refs,
+    }
+}
+
+/// `CONVENTIONS.md#section (refs)`.
+pub const fn conventions(section: &'static str, refs: &'static str) -> Clause {
+    Clause {
+        doc: "CONVENTIONS.md",
+        section,
+        refs,
+    }
+}
+
+impl fmt::Display for Clause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{} ({})", self.doc, self.section, self.refs)
+    }
+}
+
+pub type CheckFn = fn(&Cx) -> Judged;
+
+/// A check is implemented or says why it is not yet.
+#[derive(Clone, Copy)]
+pub enum Impl {
+    Run(CheckFn),
+    NotYet(&'static str),
+}
 
 pub struct Check {
     pub id: &'static str,
     pub level: Level,
     /// Before this version the requirement is only a SHOULD (the spec
     /// tightened it later); `None` when the level holds in every version.
-    pub must_since: Option<&'static str>,
-    /// SPEC.md section and the assertion it derives from.
-    pub clause: &'static str,
-    pub since: &'static str,
-    pub until: Option<&'static str>,
+    pub must_since: Option<Version>,
+    pub clause: Clause,
+    pub versions: VersionRange,
     pub kinds: &'static [PluginKind],
     pub summary: &'static str,
-    /// `None`: documented but not implemented yet (see `not_yet`).
-    pub run: Option<CheckFn>,
-    pub not_yet: Option<&'static str>,
+    pub imp: Impl,
     /// For IPAM plugins the requirement is only a SHOULD (they are not
     /// called by runtimes directly).
     pub ipam_should: bool,
@@ -81,13 +125,14 @@ pub const ALL_KINDS: &[PluginKind] =
 pub const INTERFACE: &[PluginKind] = &[PluginKind::Interface];
 pub const ATTACHING: &[PluginKind] = &[PluginKind::Interface, PluginKind::Chained];
 pub const IPAM: &[PluginKind] = &[PluginKind::Ipam];
+pub const CHAINED: &[PluginKind] = &[PluginKind::Chained];
 
 /// A check at `level` for every version and kind; narrow it with the
 /// builder methods.
 pub fn check(
     id: &'static str,
     level: Level,
-    clause: &'static str,
+    clause: Clause,
     summary: &'static str,
     run: CheckFn,
 ) -> Check {
@@ -96,12 +141,10 @@ pub fn check(
         level,
         must_since: None,
         clause,
-        since: "0.1.0",
-        until: None,
+        versions: VersionRange::ALL,
         kinds: ALL_KINDS,
         summary,
-        run: Some(run),
-        not_yet: None,
+        imp: Impl::Run(run),
         ipam_should: false,
         once: false,
     }
@@ -111,25 +154,24 @@ pub fn check(
 pub fn not_yet(
     id: &'static str,
     level: Level,
-    clause: &'static str,
+    clause: Clause,
     summary: &'static str,
     why: &'static str,
 ) -> Check {
     Check {
-        run: None,
-        not_yet: Some(why),
-        ..check(id, level, clause, summary, |_| unreachable!())
+        imp: Impl::NotYet(why),
+        ..check(id, level, clause, summary, |_| unreachable!("not run"))
     }
 }
 
 impl Check {
-    pub fn since(mut self, v: &'static str) -> Check {
-        self.since = v;
+    pub fn since(mut self, v: Version) -> Check {
+        self.versions.since = v;
         self
     }
 
-    pub fn until(mut self, v: &'static str) -> Check {
-        self.until = Some(v);
+    pub fn until(mut self, v: Version) -> Check {
+        self.versions.until = v;
         self
     }
 
@@ -138,7 +180,7 @@ impl Check {
         self
     }
 
-    pub fn must_since(mut self, v: &'static str) -> Check {
+    pub fn must_since(mut self, v: Version) -> Check {
         self.must_since = Some(v);
         self
     }
@@ -153,23 +195,28 @@ impl Check {
         self
     }
 
+    /// The function to run, if implemented.
+    pub fn run(&self) -> Option<CheckFn> {
+        match self.imp {
+            Impl::Run(f) => Some(f),
+            Impl::NotYet(_) => None,
+        }
+    }
+
     /// The category: the ID up to its first dot.
     pub fn category(&self) -> &'static str {
         self.id.split('.').next().unwrap_or(self.id)
     }
 
     /// Whether the check runs for this version and kind.
-    pub fn applies(&self, version: &str, kind: PluginKind) -> bool {
-        let v = version_key(version);
-        v >= version_key(self.since)
-            && self.until.is_none_or(|u| v <= version_key(u))
-            && self.kinds.contains(&kind)
+    pub fn applies(&self, version: Version, kind: PluginKind) -> bool {
+        self.versions.contains(version) && self.kinds.contains(&kind)
     }
 
     /// The level in force for `version` and `kind`.
-    pub fn level_for(&self, version: &str, kind: PluginKind) -> Level {
+    pub fn level_for(&self, version: Version, kind: PluginKind) -> Level {
         match self.must_since {
-            Some(since) if version_key(version) < version_key(since) => Level::Should,
+            Some(since) if version < since => Level::Should,
             _ if self.ipam_should && kind == PluginKind::Ipam => Level::Should,
             _ => self.level,
         }
@@ -178,16 +225,32 @@ impl Check {
 
 /// The whole catalog, in report order.
 pub fn catalog() -> Vec<Check> {
-    let mut all = Vec::new();
-    all.extend(version::checks());
-    all.extend(env::checks());
-    all.extend(verbs::checks());
-    all.extend(del::checks());
-    all.extend(errors::checks());
-    all.extend(ipam::checks());
-    all.extend(delegation::checks());
-    all.extend(lifecycle::checks());
-    all
+    [
+        version::checks(),
+        env::checks(),
+        config::checks(),
+        add::checks(),
+        check::checks(),
+        del::checks(),
+        error::checks(),
+        ipam::checks(),
+        delegation::checks(),
+        leak::checks(),
+        attachment::checks(),
+        chain::checks(),
+        concurrency::checks(),
+        gc::checks(),
+        status::checks(),
+        fault::checks(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The catalog entry with this ID.
+pub fn by_id(id: &str) -> Option<Check> {
+    catalog().into_iter().find(|c| c.id == id)
 }
 
 #[cfg(test)]
@@ -195,7 +258,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_are_unique_and_well_formed() {
+    fn ids_are_unique_well_formed_and_in_their_module() {
         let all = catalog();
         let mut ids: Vec<&str> = all.iter().map(|c| c.id).collect();
         ids.sort();
@@ -213,15 +276,19 @@ mod tests {
                 c.id
             );
             assert!(
-                c.run.is_some() != c.not_yet.is_some(),
-                "{}: either implemented or explained",
-                c.id
-            );
-            assert!(
-                !c.summary.is_empty() && c.clause.contains(".md#"),
+                !c.summary.is_empty() && !c.clause.refs.is_empty(),
                 "{}",
                 c.id
             );
+            assert!(c.versions.since <= c.versions.until, "{}", c.id);
+        }
+        // Categories come in blocks, one module each, in catalog order.
+        let mut seen: Vec<&str> = Vec::new();
+        for c in &all {
+            if seen.last() != Some(&c.category()) {
+                assert!(!seen.contains(&c.category()), "{} out of its block", c.id);
+                seen.push(c.category());
+            }
         }
     }
 }

@@ -7,15 +7,16 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use cni_conformance::observe;
 use cni_conformance::runtime::{Attachment, ChainRun, NetworkConfig, Runtime, Step};
 use cni_conformance::sandbox::{MasterKind, Sandbox, SandboxOptions, Scope};
 use cni_conformance::schema::{self, Kind};
+use cni_conformance::spec::Verb;
 use serde_json::Value;
 
 pub struct ExecArgs {
-    pub verb: String,
+    pub verb: Verb,
     pub config: PathBuf,
     pub cni_path: Vec<PathBuf>,
     pub ifname: String,
@@ -58,10 +59,10 @@ fn print_run(run: &ChainRun, version: &str) {
 
 /// Every output is checked against the schema of what it should be.
 fn print_schema_check(step: &Step, version: &str) {
-    let kind = match (step.verb.as_str(), step.outcome.success()) {
+    let kind = match (step.verb, step.outcome.success()) {
         (_, false) => Kind::Error,
-        ("ADD", true) => Kind::Result,
-        ("VERSION", true) => Kind::Version,
+        (Verb::Add, true) => Kind::Result,
+        (Verb::Version, true) => Kind::Version,
         (verb, true) => {
             out!("   note: {verb} printed something; the spec defines no output for it");
             return;
@@ -166,15 +167,15 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
         att.container_id,
         att.netns
     );
-    let mut rt = Runtime::new(&sb, args.cni_path.clone(), args.timeout);
+    let rt = Runtime::new(&sb, args.cni_path.clone(), args.timeout);
     let before = observe::capture(&sb)?;
-    let run = match args.verb.as_str() {
-        "ADD" => rt.add(&net, &att)?,
-        "DEL" => rt.del(&net, &att)?,
-        "CHECK" => rt.check(&net, &att)?,
-        "STATUS" => rt.status(&net)?,
-        "GC" => rt.gc(&net, &[])?,
-        "VERSION" => {
+    let run = match args.verb {
+        Verb::Add => rt.add(&net, &att)?,
+        Verb::Del => rt.del(&net, &att)?,
+        Verb::Check => rt.check(&net, &att)?,
+        Verb::Status => rt.status(&net)?,
+        Verb::Gc => rt.gc(&net, &[])?,
+        Verb::Version => {
             let steps = (0..net.plugins.len())
                 .map(|i| rt.version(net.plugin_type(i), &net.cni_version))
                 .collect::<Result<Vec<_>, _>>()?;
@@ -183,7 +184,6 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
                 result: None,
             }
         }
-        other => bail!("unknown verb {other}: use ADD, DEL, CHECK, STATUS, GC or VERSION"),
     };
     print_run(&run, &net.cni_version);
     let after = observe::capture(&sb)?;
@@ -207,14 +207,14 @@ pub fn exec(args: ExecArgs) -> Result<bool> {
             sb.pids()[0]
         );
         let _ = std::io::stdin().lock().lines().next();
-    } else if args.verb == "ADD" {
+    } else if args.verb == Verb::Add {
         let del = rt.del(&net, &att)?;
         print_run(&del, &net.cni_version);
         let end = observe::capture(&sb)?;
         // The peer's address and neighbour are the harness's own doing.
         let left: Vec<_> = observe::changes(&before, &end)
             .into_iter()
-            .filter(|c| c.scope != "peer")
+            .filter(|c| c.scope != cni_conformance::snapshot::Scope::Netns("peer".into()))
             .collect();
         if left.is_empty() {
             out!("== after DEL: everything is as before ADD");

@@ -8,8 +8,7 @@ use cni_conformance::schema::{self, Kind};
 use serde_json::Value;
 
 /// Exit 0 valid, 1 invalid; usage and I/O problems are errors (exit 2).
-pub fn validate(kind: &str, version: Option<&str>, file: &Path) -> Result<bool> {
-    let kind: Kind = kind.parse()?;
+pub fn validate(kind: Kind, version: Option<&str>, file: &Path) -> Result<bool> {
     let mut text = String::new();
     if file == Path::new("-") {
         std::io::stdin()

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::spec::Version;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("the network configuration is not a JSON object: {0}")]
@@ -117,8 +119,13 @@ impl NetworkConfig {
 
     /// Whether the version has a verb: CHECK from 0.4.0, GC and STATUS
     /// from 1.1.0.
-    pub fn version_at_least(&self, v: &str) -> bool {
-        version_key(&self.cni_version) >= version_key(v)
+    pub fn version_at_least(&self, v: Version) -> bool {
+        self.version().is_some_and(|own| own >= v)
+    }
+
+    /// The spec version the config names, if it is one.
+    pub fn version(&self) -> Option<Version> {
+        self.cni_version.parse().ok()
     }
 
     /// The config plugin `i` receives (spec §"Deriving the request
@@ -133,7 +140,7 @@ impl NetworkConfig {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        if self.is_list && self.version_at_least("1.0.0") {
+        if self.is_list && self.version_at_least(Version::V1_0_0) {
             obj.remove("capabilities");
         }
         if let Some(att) = att {
@@ -168,11 +175,6 @@ impl NetworkConfig {
         }
         v
     }
-}
-
-/// Orders version strings numerically ("0.10.0" > "0.4.0").
-pub fn version_key(v: &str) -> Vec<u64> {
-    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
 #[cfg(test)]
@@ -223,8 +225,9 @@ mod tests {
     }
 
     #[test]
-    fn versions_compare_numerically() {
-        assert!(version_key("1.1.0") > version_key("1.0.0"));
-        assert!(version_key("0.10.0") > version_key("0.4.0"));
+    fn an_unknown_version_has_no_verbs_of_later_versions() {
+        let c = NetworkConfig::parse(br#"{"cniVersion":"9.9.9","name":"n","type":"x"}"#).unwrap();
+        assert_eq!(c.version(), None);
+        assert!(!c.version_at_least(Version::V0_4_0));
     }
 }

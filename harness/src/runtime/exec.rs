@@ -21,6 +21,12 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start a thread to talk to {plugin}: {source}")]
+    Thread {
+        plugin: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// libcni's lookup: the first regular file named `name` in the folders.
@@ -115,45 +121,59 @@ pub fn run(
         source,
     })?;
     let pid = child.id() as i32;
+    let group = nix::unistd::Pid::from_raw(pid);
+    // A thread that cannot be started (a process limit) is the harness's
+    // failure: the plugin's group is killed and the call reported as not made.
+    let thread_err = |source| {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+        ExecError::Thread {
+            plugin: plugin.display().to_string(),
+            source,
+        }
+    };
     let mut input = child.stdin.take().expect("piped");
     let bytes = stdin.to_vec();
     // On threads, so a plugin that never reads stdin or floods stdout
     // cannot deadlock the harness.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&bytes);
-    });
+    let writer = std::thread::Builder::new()
+        .spawn(move || {
+            let _ = input.write_all(&bytes);
+        })
+        .map_err(thread_err)?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
+    let out_reader = std::thread::Builder::new()
+        .spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            buf
+        })
+        .map_err(thread_err)?;
+    let err_reader = std::thread::Builder::new()
+        .spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err.read_to_end(&mut buf);
+            buf
+        })
+        .map_err(thread_err)?;
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
+    std::thread::Builder::new()
+        .spawn(move || {
+            let _ = tx.send(child.wait());
+        })
+        .map_err(thread_err)?;
     let (status, timed_out) = match rx.recv_timeout(timeout) {
         Ok(s) => (s, false),
         Err(_) => {
             // The plugin leads its process group: kill it and its children.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::SIGKILL,
-            );
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
             (rx.recv().expect("the waiter always answers"), true)
         }
     };
     let duration = start.elapsed();
     if !timed_out {
         // Children it left behind in its group would hold our pipes open.
-        let _ =
-            nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
     }
     let _ = writer.join();
     let stdout = out_reader.join().unwrap_or_default();

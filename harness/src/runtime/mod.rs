@@ -7,6 +7,7 @@ pub mod exec;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -15,12 +16,13 @@ pub use config::{Attachment, NetworkConfig};
 pub use exec::{ErrorObject, Exit, Outcome};
 
 use crate::sandbox::Sandbox;
+use crate::spec::{Verb, Version};
 
 /// One plugin invocation within a verb: what was sent and what came back.
 #[derive(Debug, Clone)]
 pub struct Step {
     pub plugin: String,
-    pub verb: String,
+    pub verb: Verb,
     pub env: Vec<(String, String)>,
     pub request: Value,
     pub outcome: Outcome,
@@ -45,6 +47,10 @@ impl ChainRun {
     }
 }
 
+/// Final ADD results by (network, container ID, ifname), as libcni's cache
+/// keeps them for CHECK and DEL; shared by the runtimes of one world.
+pub type ResultCache = Arc<Mutex<HashMap<(String, String, String), Value>>>;
+
 /// A runtime bound to one sandbox.
 pub struct Runtime<'a> {
     sandbox: &'a Sandbox,
@@ -52,9 +58,7 @@ pub struct Runtime<'a> {
     pub timeout: Duration,
     /// Extra environment for every plugin (e.g. the spy's log path).
     pub extra_env: Vec<(String, String)>,
-    /// Final ADD results by (network, container ID, ifname), as libcni's
-    /// cache keeps them for CHECK and DEL.
-    cache: HashMap<(String, String, String), Value>,
+    cache: ResultCache,
 }
 
 impl<'a> Runtime<'a> {
@@ -64,13 +68,23 @@ impl<'a> Runtime<'a> {
             cni_path,
             timeout,
             extra_env: Vec::new(),
-            cache: HashMap::new(),
+            cache: ResultCache::default(),
         }
+    }
+
+    /// The same runtime keeping its results in `cache`.
+    pub fn with_cache(mut self, cache: ResultCache) -> Runtime<'a> {
+        self.cache = cache;
+        self
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Value>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The environment libcni gives a plugin: every `CNI_*` variable, empty
     /// when unused, plus PATH.
-    pub fn env_for(&self, verb: &str, att: Option<&Attachment>) -> Vec<(String, String)> {
+    pub fn env_for(&self, verb: Verb, att: Option<&Attachment>) -> Vec<(String, String)> {
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
         let cni_path = std::env::join_paths(&self.cni_path)
             .map(|p| p.to_string_lossy().into_owned())
@@ -90,7 +104,7 @@ impl<'a> Runtime<'a> {
         };
         let mut env = vec![
             ("PATH".to_string(), path),
-            ("CNI_COMMAND".into(), verb.into()),
+            ("CNI_COMMAND".into(), verb.to_string()),
             ("CNI_CONTAINERID".into(), id),
             ("CNI_NETNS".into(), netns),
             ("CNI_IFNAME".into(), ifname),
@@ -106,7 +120,7 @@ impl<'a> Runtime<'a> {
     pub fn invoke_raw(
         &self,
         plugin: &str,
-        verb: &str,
+        verb: Verb,
         stdin: &[u8],
         env: Vec<(String, String)>,
     ) -> Result<Step, exec::ExecError> {
@@ -122,7 +136,7 @@ impl<'a> Runtime<'a> {
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(stdin).into()));
         Ok(Step {
             plugin: plugin.into(),
-            verb: verb.into(),
+            verb,
             env,
             request,
             outcome,
@@ -133,7 +147,7 @@ impl<'a> Runtime<'a> {
     pub fn invoke(
         &self,
         plugin: &str,
-        verb: &str,
+        verb: Verb,
         request: Value,
         env: Vec<(String, String)>,
     ) -> Result<Step, exec::ExecError> {
@@ -148,7 +162,7 @@ impl<'a> Runtime<'a> {
     pub fn call(
         &self,
         plugin: &str,
-        verb: &str,
+        verb: Verb,
         request: Value,
         att: Option<&Attachment>,
     ) -> Result<Step, exec::ExecError> {
@@ -163,15 +177,20 @@ impl<'a> Runtime<'a> {
         )
     }
 
-    pub fn cached_result(&self, net: &NetworkConfig, att: &Attachment) -> Option<&Value> {
-        self.cache.get(&Self::key(net, att))
+    /// Caches `result` as the final ADD result of `att`, as after an ADD.
+    pub fn remember(&self, net: &NetworkConfig, att: &Attachment, result: Value) {
+        self.cache().insert(Self::key(net, att), result);
+    }
+
+    pub fn cached_result(&self, net: &NetworkConfig, att: &Attachment) -> Option<Value> {
+        self.cache().get(&Self::key(net, att)).cloned()
     }
 
     /// Runs `verb` on the plugins in `order`, each with the request
     /// `request(i)` builds; stops at the first failure unless `keep_going`.
     fn chain(
         &self,
-        verb: &str,
+        verb: Verb,
         order: impl Iterator<Item = usize>,
         net: &NetworkConfig,
         att: Option<&Attachment>,
@@ -193,13 +212,9 @@ impl<'a> Runtime<'a> {
     /// ADD through the list in order, each plugin's result the next one's
     /// `prevResult`; stops at the first failure. The caller must still DEL
     /// after a failed ADD, as the spec demands.
-    pub fn add(
-        &mut self,
-        net: &NetworkConfig,
-        att: &Attachment,
-    ) -> Result<ChainRun, exec::ExecError> {
+    pub fn add(&self, net: &NetworkConfig, att: &Attachment) -> Result<ChainRun, exec::ExecError> {
         let mut run = self.chain(
-            "ADD",
+            Verb::Add,
             0..net.plugins.len(),
             net,
             Some(att),
@@ -212,7 +227,7 @@ impl<'a> Runtime<'a> {
         if run.succeeded() {
             run.result = run.steps.last().and_then(|s| s.outcome.json());
             if let Some(result) = &run.result {
-                self.cache.insert(Self::key(net, att), result.clone());
+                self.cache().insert(Self::key(net, att), result.clone());
             }
         }
         Ok(run)
@@ -221,16 +236,16 @@ impl<'a> Runtime<'a> {
     /// CHECK through the list in order with the cached result; nothing
     /// below 0.4.0 or when the list disables CHECK.
     pub fn check(
-        &mut self,
+        &self,
         net: &NetworkConfig,
         att: &Attachment,
     ) -> Result<ChainRun, exec::ExecError> {
-        if !net.version_at_least("0.4.0") || net.disable_check {
+        if !net.version_at_least(Version::V0_4_0) || net.disable_check {
             return Ok(ChainRun::default());
         }
-        let prev = self.cached_result(net, att).cloned();
+        let prev = self.cached_result(net, att);
         self.chain(
-            "CHECK",
+            Verb::Check,
             0..net.plugins.len(),
             net,
             Some(att),
@@ -241,18 +256,14 @@ impl<'a> Runtime<'a> {
 
     /// DEL through the list in reverse, with the cached result as
     /// `prevResult` from 0.4.0 on; the cache entry goes on success.
-    pub fn del(
-        &mut self,
-        net: &NetworkConfig,
-        att: &Attachment,
-    ) -> Result<ChainRun, exec::ExecError> {
-        let prev = if net.version_at_least("0.4.0") {
-            self.cached_result(net, att).cloned()
+    pub fn del(&self, net: &NetworkConfig, att: &Attachment) -> Result<ChainRun, exec::ExecError> {
+        let prev = if net.version_at_least(Version::V0_4_0) {
+            self.cached_result(net, att)
         } else {
             None
         };
         let run = self.chain(
-            "DEL",
+            Verb::Del,
             (0..net.plugins.len()).rev(),
             net,
             Some(att),
@@ -260,39 +271,44 @@ impl<'a> Runtime<'a> {
             |i, _| net.request(i, Some(att), prev.as_ref()),
         )?;
         if run.succeeded() {
-            self.cache.remove(&Self::key(net, att));
+            self.cache().remove(&Self::key(net, att));
         }
         Ok(run)
     }
 
     /// STATUS through the list (1.1.0+), stopping at the first error.
-    pub fn status(&mut self, net: &NetworkConfig) -> Result<ChainRun, exec::ExecError> {
-        if !net.version_at_least("1.1.0") {
+    pub fn status(&self, net: &NetworkConfig) -> Result<ChainRun, exec::ExecError> {
+        if !net.version_at_least(Version::V1_1_0) {
             return Ok(ChainRun::default());
         }
-        self.chain("STATUS", 0..net.plugins.len(), net, None, false, |i, _| {
-            net.network_request(i, None)
-        })
+        self.chain(
+            Verb::Status,
+            0..net.plugins.len(),
+            net,
+            None,
+            false,
+            |i, _| net.network_request(i, None),
+        )
     }
 
     /// GC through the list (1.1.0+, unless the list disables GC): every
     /// plugin, even after errors.
     pub fn gc(
-        &mut self,
+        &self,
         net: &NetworkConfig,
         valid: &[(String, String)],
     ) -> Result<ChainRun, exec::ExecError> {
-        if !net.version_at_least("1.1.0") || net.disable_gc {
+        if !net.version_at_least(Version::V1_1_0) || net.disable_gc {
             return Ok(ChainRun::default());
         }
-        self.chain("GC", 0..net.plugins.len(), net, None, true, |i, _| {
+        self.chain(Verb::Gc, 0..net.plugins.len(), net, None, true, |i, _| {
             net.network_request(i, Some(valid))
         })
     }
 
     /// VERSION of one plugin, asked as libcni asks.
     pub fn version(&self, plugin: &str, cni_version: &str) -> Result<Step, exec::ExecError> {
-        let mut env = self.env_for("VERSION", None);
+        let mut env = self.env_for(Verb::Version, None);
         // libcni sets these to "dummy" for plugins built on an old skel.
         for (k, v) in env.iter_mut() {
             if matches!(k.as_str(), "CNI_NETNS" | "CNI_IFNAME" | "CNI_PATH") {
@@ -301,7 +317,7 @@ impl<'a> Runtime<'a> {
         }
         self.invoke(
             plugin,
-            "VERSION",
+            Verb::Version,
             serde_json::json!({"cniVersion": cni_version}),
             env,
         )

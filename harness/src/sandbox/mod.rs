@@ -464,6 +464,21 @@ impl Sandbox {
         pids
     }
 
+    /// The network namespace of `scope`, for a thread that enters it.
+    pub fn netns_fd(&self, scope: Scope) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match scope {
+            Scope::Host => self.keeper.net.as_fd(),
+            Scope::Peer => self
+                .peer
+                .as_ref()
+                .expect("this sandbox has a peer")
+                .net
+                .as_fd(),
+            Scope::Container(i) => self.containers[i].holder.net.as_fd(),
+        }
+    }
+
     fn net_fd(&self, scope: Scope) -> i32 {
         match scope {
             Scope::Host => self.keeper.net.as_raw_fd(),

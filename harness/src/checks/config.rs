@@ -1,0 +1,186 @@
+//! The configuration: names, IDs and documents a plugin must refuse, and
+//! additions it must tolerate.
+
+use crate::snapshot::Parts;
+use serde_json::{Value, json};
+
+use super::env::add_edited;
+use super::outcome::{Judged, Unjudged, deviation, pass};
+use super::{Check, Cx, INTERFACE, Level, check, conventions, spec};
+use crate::runtime::Step;
+use crate::spec::{ErrorCode, Verb, Version};
+
+#[rustfmt::skip]
+pub(super) fn checks() -> Vec<Check> {
+    vec![
+        check("config.bad-container-id", Level::Should, spec("parameters", "VAL-001, VAL-002"), "Container IDs outside the grammar are refused with code 4.", bad_container_id).since(Version::V1_0_0),
+        check("config.valid-container-ids", Level::Must, spec("parameters", "VAL-003"), "Container IDs inside the grammar are accepted: a, 64 hex digits, a_b.c-d.", valid_container_ids).since(Version::V1_0_0),
+        check("config.bad-ifname", Level::Must, spec("parameters", "VAL-004"), "Interface names Linux cannot have are refused.", bad_ifname).ipam_should(),
+        check("config.bad-ifname-code", Level::Should, spec("error-codes", "VAL-005"), "Bad interface names are refused with code 4.", bad_ifname_code).since(Version::V1_0_0),
+        check("config.exact-ifname", Level::Must, spec("add", "VAL-006, ADD-R4"), "A 15-byte CNI_IFNAME is used exactly, never renamed.", exact_ifname).since(Version::V0_3_0).kinds(INTERFACE),
+        check("config.bad-network-name", Level::Should, spec("network-configuration", "VAL-007, VAL-008"), "Network names outside the grammar are refused with code 7.", bad_network_name).since(Version::V1_0_0),
+        check("config.not-json", Level::Must, spec("error-codes", "VAL-009"), "Undecodable stdin fails.", not_json),
+        check("config.not-json-code", Level::Should, spec("error-codes", "VAL-010"), "Undecodable stdin fails with code 6.", not_json_code).since(Version::V1_0_0),
+        check("config.unknown-args", Level::Should, conventions("args-in-network-config", "VAL-011"), "Unknown args and unknown keys are ignored.", |c| tolerated(c, &[("args", json!({"cni": {"labels": [{"key": "a", "value": "b"}]}})), ("x-unknown", json!({"y": 1}))])).since(Version::V0_2_0),
+        check("config.capabilities-tolerated", Level::Should, spec("network-configuration-lists", "VAL-012"), "A leftover capabilities map does not break ADD.", |c| tolerated(c, &[("capabilities", json!({"portMappings": true}))])).since(Version::V0_3_0),
+        check("config.runtime-config-tolerated", Level::Should, conventions("dynamic-plugin-specific-fields", "VAL-013"), "An empty or unknown runtimeConfig does not break ADD.", |c| tolerated(c, &[("runtimeConfig", json!({"unknownCap": 1}))])).since(Version::V0_3_0),
+    ]
+}
+
+const BAD_IDS: [&str; 5] = ["-abc", "a/b", "a b", "ab:c", "ä"];
+const BAD_IFNAMES: [(&str, &str); 6] = [
+    ("16 bytes", "abcdefghijklmnop"),
+    (".", "."),
+    ("..", ".."),
+    ("a/b", "a/b"),
+    ("a:b", "a:b"),
+    ("a b", "a b"),
+];
+
+/// ADD with `var` set to each value must fail (with `code`, when given).
+fn refused_all(cx: &Cx, values: &[(&str, &str)], var: &str, code: Option<ErrorCode>) -> Judged {
+    for (label, value) in values {
+        let w = cx.world()?;
+        let a = add_edited(&w, |c| c.set(var, value))?;
+        let step = a.last_step();
+        let got = step.outcome.error_code();
+        if step.outcome.success() || code.is_some_and(|c| !c.is(got)) {
+            return deviation(format!(
+                "{var}={label}: {}, {}",
+                step.outcome.exit,
+                super::say::code(got)
+            ));
+        }
+    }
+    pass(format!("every bad {var} refused"))
+}
+
+fn bad_container_id(cx: &Cx) -> Judged {
+    let ids: Vec<(&str, &str)> = BAD_IDS.iter().map(|id| (*id, *id)).collect();
+    refused_all(
+        cx,
+        &ids,
+        "CNI_CONTAINERID",
+        Some(ErrorCode::InvalidEnvironment),
+    )
+}
+
+fn valid_container_ids(cx: &Cx) -> Judged {
+    let long = "0123456789abcdef".repeat(4);
+    for id in ["a", long.as_str(), "a_b.c-d"] {
+        let w = cx.world()?;
+        let a = add_edited(&w, |c| c.set("CNI_CONTAINERID", id))?;
+        let step = a.last_step();
+        if !step.outcome.success() {
+            return deviation(format!(
+                "container ID {id:?} refused: {}",
+                step.outcome.stdout_text().trim()
+            ));
+        }
+    }
+    pass("accepted")
+}
+
+fn bad_ifname(cx: &Cx) -> Judged {
+    refused_all(cx, &BAD_IFNAMES, "CNI_IFNAME", None)
+}
+
+fn bad_ifname_code(cx: &Cx) -> Judged {
+    refused_all(
+        cx,
+        &BAD_IFNAMES,
+        "CNI_IFNAME",
+        Some(ErrorCode::InvalidEnvironment),
+    )
+}
+
+fn exact_ifname(cx: &Cx) -> Judged {
+    const NAME: &str = "abcdefghijklmno";
+    let w = cx.world()?;
+    let a = w.add(&w.attachment(0, "c1", NAME))?;
+    if !a.succeeded() {
+        return pass("refused the 15-byte name (allowed)");
+    }
+    let kernel = w.kernel(0, Parts::LINKS)?;
+    if kernel.link(NAME).is_some() {
+        pass("the interface has the exact name")
+    } else {
+        let names: Vec<&String> = kernel.links.keys().collect();
+        deviation(format!(
+            "ADD succeeded but no link is named {NAME}; the container has {}",
+            super::say::list(names)
+        ))
+    }
+}
+
+fn bad_network_name(cx: &Cx) -> Judged {
+    for name in ["-net", "my net", "a/b", ""] {
+        let w = cx.world()?;
+        let a = add_edited(&w, |c| c.edit(|r| r["name"] = json!(name)))?;
+        let step = a.last_step();
+        let code = step.outcome.error_code();
+        if step.outcome.success() || !ErrorCode::InvalidConfig.is(code) {
+            return deviation(format!(
+                "name {name:?}: {}, {}",
+                step.outcome.exit,
+                super::say::code(code)
+            ));
+        }
+    }
+    pass("refused with code 7")
+}
+
+/// ADD with undecodable stdin, and with none.
+fn not_json_steps(cx: &Cx) -> Result<Vec<Step>, Unjudged> {
+    let w = cx.world()?;
+    let att = w.att();
+    let mut steps = Vec::new();
+    for stdin in [b"{not json".as_slice(), b"".as_slice()] {
+        steps.push(w.call(Verb::Add, Some(&att)).raw_stdin(stdin).run()?);
+    }
+    Ok(steps)
+}
+
+fn not_json(cx: &Cx) -> Judged {
+    if not_json_steps(cx)?.iter().any(|s| s.outcome.success()) {
+        deviation("ADD with undecodable stdin succeeded")
+    } else {
+        pass("refused")
+    }
+}
+
+fn not_json_code(cx: &Cx) -> Judged {
+    let codes: Vec<Option<u64>> = not_json_steps(cx)?
+        .iter()
+        .map(|s| s.outcome.error_code())
+        .collect();
+    if codes.iter().all(|c| ErrorCode::Decoding.is(*c)) {
+        pass("code 6")
+    } else {
+        deviation(format!(
+            "expected code 6, got {}",
+            super::say::codes(&codes)
+        ))
+    }
+}
+
+fn tolerated(cx: &Cx, extra: &[(&str, Value)]) -> Judged {
+    let w = cx.world()?;
+    let a = add_edited(&w, |c| {
+        c.edit(|r| {
+            for (k, v) in extra {
+                r[*k] = v.clone();
+            }
+        })
+    })?;
+    let step = a.last_step();
+    if step.outcome.success() {
+        pass("ADD succeeded")
+    } else {
+        deviation(format!(
+            "ADD with {} failed: {}",
+            extra.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "),
+            step.outcome.stdout_text().trim()
+        ))
+    }
+}

@@ -1,0 +1,623 @@
+//! What a check works with: one case ([`Cx`]: a plugin, its profile, a
+//! version), the worlds it builds ([`World`]: a sandbox, a network config, a
+//! runtime's result cache) and the attachments it makes ([`Attached`]).
+//!
+//! Every way of calling the plugin here is typed and recorded as evidence,
+//! and every attachment is deleted through the whole list when its guard
+//! drops (after a failed ADD too, as a runtime must), whatever the check
+//! returns. A failure to clean up is a harness error of the case, never
+//! lost.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+use serde_json::Value;
+
+use super::outcome::{CaseError, Unjudged};
+use crate::observe;
+use crate::profile::{Fill, Ipam, PluginKind, Profile};
+use crate::runtime::{Attachment, ChainRun, NetworkConfig, ResultCache, Runtime, Step};
+use crate::sandbox::{Sandbox, SandboxOptions, Scope};
+use crate::snapshot::{NetnsSnapshot, Parts, Snapshot};
+use crate::spec::{Verb, Version};
+use crate::spy;
+
+/// One check in one version against one plugin.
+pub struct Cx {
+    /// The plugin's type (its file name).
+    pub plugin: String,
+    pub profile: Profile,
+    pub version: Version,
+    /// The plugin's own folder first, then the delegates' folders.
+    cni_path: Vec<PathBuf>,
+    timeout: Duration,
+    /// A folder holding the spy plugin, added to `CNI_PATH`.
+    spy_dir: Option<PathBuf>,
+    evidence: Mutex<Vec<String>>,
+    /// Harness errors met while cleaning up (in guards' drops).
+    deferred: Mutex<Vec<CaseError>>,
+}
+
+/// How a check wants its world, beyond the profile's defaults.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub containers: usize,
+    pub subnet: Option<Ipv4Network>,
+    /// The network's name.
+    pub name: String,
+    /// Record the spy's calls (see [`World::spy_records`]).
+    pub spy_log: bool,
+    /// Replace the target's `ipam` section (the spy standing in).
+    pub ipam: Option<Value>,
+}
+
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec {
+            containers: 1,
+            subnet: None,
+            name: "conformance".into(),
+            spy_log: false,
+            ipam: None,
+        }
+    }
+}
+
+impl Cx {
+    pub fn new(
+        plugin: &str,
+        profile: Profile,
+        version: Version,
+        cni_path: Vec<PathBuf>,
+        timeout: Duration,
+        spy_dir: Option<PathBuf>,
+    ) -> Cx {
+        Cx {
+            plugin: plugin.into(),
+            profile,
+            version,
+            cni_path,
+            timeout,
+            spy_dir,
+            evidence: Mutex::new(Vec::new()),
+            deferred: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        self.profile.kind
+    }
+
+    /// What the plugin printed in the calls of this case, in order.
+    pub fn take_evidence(&self) -> Vec<String> {
+        std::mem::take(&mut *self.evidence.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Harness errors met while cleaning up.
+    pub fn take_deferred(&self) -> Vec<CaseError> {
+        std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn defer(&self, e: CaseError) {
+        self.deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(e);
+    }
+
+    /// Keeps what a call printed, for the report.
+    fn note(&self, step: &Step) {
+        let command = step
+            .env
+            .iter()
+            .find(|(k, _)| k == "CNI_COMMAND")
+            .map_or(step.verb.as_str(), |(_, v)| v.as_str());
+        let mut line = format!("{} {command}: {}", step.plugin, step.outcome.exit);
+        let out = step.outcome.stdout_text();
+        if !out.trim().is_empty() {
+            line.push_str(&format!("; stdout: {}", out.trim()));
+        }
+        let err = step.outcome.stderr_text();
+        if !err.trim().is_empty() {
+            line.push_str(&format!("; stderr: {}", err.trim()));
+        }
+        self.evidence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
+    }
+
+    fn note_run(&self, run: &ChainRun) {
+        run.steps.iter().for_each(|s| self.note(s));
+    }
+
+    /// The default world: one container, the profile's config.
+    pub fn world(&self) -> Result<World<'_>, Unjudged> {
+        self.world_with(Spec::default())
+    }
+
+    /// A world whose pool is `subnet`, with `containers` containers; not
+    /// applicable when the profile draws no addresses from a pool.
+    pub fn pool_world(&self, subnet: &str, containers: usize) -> Result<World<'_>, Unjudged> {
+        if !self.profile.pool {
+            return Err(Unjudged::NotApplicable(
+                "the profile draws no addresses from a pool".into(),
+            ));
+        }
+        self.world_with(Spec {
+            containers,
+            subnet: Some(subnet.parse().expect("check subnets are valid")),
+            ..Spec::default()
+        })
+    }
+
+    /// A world whose plugin delegates IPAM to the spy, with `ipam` as the
+    /// spy's section (`None`: the spy answers a plain result); not
+    /// applicable when the plugin delegates no IPAM.
+    pub fn spied_ipam_world(&self, ipam: Option<Value>) -> Result<World<'_>, Unjudged> {
+        if self.profile.ipam != Ipam::Delegated {
+            return Err(Unjudged::NotApplicable(
+                "the plugin delegates no IPAM the spy could stand in for".into(),
+            ));
+        }
+        self.spy_dir()?;
+        let ipam = match ipam {
+            Some(i) => i,
+            None => {
+                let fill = Fill::new(&self.plugin);
+                serde_json::json!({"type": spy::NAME, "spyResult": ipam_result(self.version, &fill)})
+            }
+        };
+        self.world_with(Spec {
+            spy_log: true,
+            ipam: Some(ipam),
+            ..Spec::default()
+        })
+    }
+
+    /// The spy's folder; not applicable without one.
+    pub fn spy_dir(&self) -> Result<&Path, Unjudged> {
+        self.spy_dir
+            .as_deref()
+            .ok_or_else(|| Unjudged::NotApplicable("no spy plugin in this run".into()))
+    }
+
+    pub fn world_with(&self, spec: Spec) -> Result<World<'_>, Unjudged> {
+        let mut fill = Fill::new(&self.plugin);
+        if let Some(subnet) = spec.subnet {
+            fill.subnet = subnet;
+        }
+        let doc = self.profile.network(self.version, &spec.name, &fill);
+        let mut net =
+            NetworkConfig::parse(doc.to_string().as_bytes()).map_err(CaseError::Config)?;
+        if let Some(ipam) = spec.ipam {
+            let t = net.plugins.len() - 1;
+            net.plugins[t].insert("ipam".into(), ipam);
+        }
+        let mut sb = Sandbox::new(&SandboxOptions {
+            master: self.profile.master.then(|| fill.master.clone()),
+            state_dirs: net.data_dirs(),
+            ..Default::default()
+        })?;
+        for i in 0..spec.containers {
+            sb.add_container(&format!("ctr{i}"))?;
+        }
+        let spy_log = spec.spy_log.then(|| sb.dir().join("spy.log"));
+        Ok(World {
+            cx: self,
+            sb,
+            fill,
+            net,
+            cache: ResultCache::default(),
+            spy_log,
+        })
+    }
+}
+
+/// The IPAM result the spy answers with, in `version`'s shape: the
+/// subnet's fifth address.
+pub fn ipam_result(version: Version, fill: &Fill) -> Value {
+    let address = format!("{}/{}", fill.host(5), fill.subnet.prefix());
+    let gateway = fill.gateway().to_string();
+    if !version.has_lists() {
+        serde_json::json!({"ip4": {"ip": address, "gateway": gateway}, "dns": {}})
+    } else if version.has_ip_version_field() {
+        serde_json::json!({"ips": [{"version": "4", "address": address, "gateway": gateway}], "dns": {}})
+    } else {
+        serde_json::json!({"ips": [{"address": address, "gateway": gateway}], "dns": {}})
+    }
+}
+
+/// A sandbox configured for the profile, its network config, and the
+/// result cache a runtime keeps.
+pub struct World<'c> {
+    cx: &'c Cx,
+    pub sb: Sandbox,
+    pub fill: Fill,
+    pub net: NetworkConfig,
+    cache: ResultCache,
+    spy_log: Option<PathBuf>,
+}
+
+impl<'c> World<'c> {
+    fn runtime(&self) -> Runtime<'_> {
+        let mut path = self.cx.cni_path.clone();
+        path.extend(self.cx.spy_dir.clone());
+        let mut rt = Runtime::new(&self.sb, path, self.cx.timeout).with_cache(self.cache.clone());
+        if let Some(log) = &self.spy_log {
+            rt.extra_env
+                .push(("CNI_SPY_LOG".into(), log.display().to_string()));
+        }
+        rt
+    }
+
+    pub fn cx(&self) -> &'c Cx {
+        self.cx
+    }
+
+    /// The attachment of container `c`.
+    pub fn attachment(&self, c: usize, container_id: &str, ifname: &str) -> Attachment {
+        Attachment {
+            container_id: container_id.into(),
+            ifname: ifname.into(),
+            netns: self.sb.container(c).proc_path(),
+            args: Vec::new(),
+            capability_args: Default::default(),
+        }
+    }
+
+    /// The default attachment: container 0, `c1`, `eth0`.
+    pub fn att(&self) -> Attachment {
+        self.attachment(0, "c1", "eth0")
+    }
+
+    /// Index of the plugin under test in the list (the last one).
+    pub fn target(&self) -> usize {
+        self.net.plugins.len() - 1
+    }
+
+    /// The request the plugin under test receives.
+    pub fn request(&self, att: Option<&Attachment>, prev: Option<&Value>) -> Value {
+        self.net.request(self.target(), att, prev)
+    }
+
+    /// ADD of `att` through the list; DEL follows when the guard drops.
+    pub fn add(&self, att: &Attachment) -> Result<Attached<'_, 'c>, CaseError> {
+        self.add_to(&self.net, att)
+    }
+
+    /// ADD of `att` through another network's list.
+    pub fn add_to(
+        &self,
+        net: &NetworkConfig,
+        att: &Attachment,
+    ) -> Result<Attached<'_, 'c>, CaseError> {
+        let run = self.add_run(net, att)?;
+        Ok(self.adopt(net, att, run))
+    }
+
+    /// ADD through `net` without a guard (for [`World::parallel`]; hand
+    /// the run to [`World::adopt`]).
+    pub fn add_run(&self, net: &NetworkConfig, att: &Attachment) -> Result<ChainRun, CaseError> {
+        let run = self.runtime().add(net, att)?;
+        self.cx.note_run(&run);
+        Ok(run)
+    }
+
+    /// A guard for an ADD made by [`World::add_run`].
+    pub fn adopt(&self, net: &NetworkConfig, att: &Attachment, run: ChainRun) -> Attached<'_, 'c> {
+        Attached {
+            w: self,
+            net: net.clone(),
+            att: att.clone(),
+            run,
+            open: true,
+        }
+    }
+
+    /// DEL through the list with the cached result, as a runtime does.
+    fn del_run(&self, net: &NetworkConfig, att: &Attachment) -> Result<ChainRun, CaseError> {
+        let run = self.runtime().del(net, att)?;
+        self.cx.note_run(&run);
+        Ok(run)
+    }
+
+    /// The environment a runtime gives a plugin for `verb`.
+    pub fn env_for(&self, verb: Verb, att: Option<&Attachment>) -> Vec<(String, String)> {
+        self.runtime().env_for(verb, att)
+    }
+
+    /// One call of the plugin under test, built with [`Call`].
+    pub fn call(&self, verb: Verb, att: Option<&Attachment>) -> Call<'_, 'c> {
+        Call {
+            w: self,
+            verb,
+            att: att.cloned(),
+            request: self.request(att, None),
+            stdin: None,
+            edits: Vec::new(),
+            timeout: None,
+        }
+    }
+
+    /// STATUS through the list.
+    pub fn status(&self) -> Result<ChainRun, CaseError> {
+        let run = self.runtime().status(&self.net)?;
+        self.cx.note_run(&run);
+        Ok(run)
+    }
+
+    /// GC through the list, naming `valid` attachments.
+    pub fn gc(&self, valid: &[&Attachment]) -> Result<ChainRun, CaseError> {
+        let valid: Vec<(String, String)> = valid
+            .iter()
+            .map(|a| (a.container_id.clone(), a.ifname.clone()))
+            .collect();
+        let run = self.runtime().gc(&self.net, &valid)?;
+        self.cx.note_run(&run);
+        Ok(run)
+    }
+
+    /// The plugins of the list before the target ADD `att` (for chained
+    /// plugins); the run's result is the target's `prevResult`.
+    pub fn preceding(&self, att: &Attachment) -> Result<ChainRun, CaseError> {
+        let rt = self.runtime();
+        let mut run = ChainRun::default();
+        for i in 0..self.target() {
+            let step = rt.call(
+                self.net.plugin_type(i),
+                Verb::Add,
+                self.net.request(i, Some(att), run.result.as_ref()),
+                Some(att),
+            )?;
+            self.cx.note(&step);
+            run.result = step.outcome.json();
+            run.steps.push(step);
+        }
+        Ok(run)
+    }
+
+    /// ADD of `att` as a runtime makes it, except that the plugin under
+    /// test is called as `edit` builds the call (another environment or
+    /// request); DEL through the list follows when the guard drops.
+    pub fn add_edited<'w>(
+        &'w self,
+        att: &Attachment,
+        edit: impl FnOnce(Call<'w, 'c>) -> Call<'w, 'c>,
+    ) -> Result<Attached<'w, 'c>, CaseError> {
+        let mut run = self.preceding(att)?;
+        let step = edit(self.call(Verb::Add, Some(att)).prev(run.result.as_ref())).run()?;
+        let ok = run.succeeded() && step.outcome.success();
+        run.result = step.outcome.json().filter(|_| ok);
+        run.steps.push(step);
+        if let Some(result) = &run.result {
+            self.runtime().remember(&self.net, att, result.clone());
+        }
+        Ok(self.adopt(&self.net, att, run))
+    }
+
+    /// Everything the sandbox holds: every namespace and state folder.
+    pub fn snapshot(&self) -> Result<Snapshot, CaseError> {
+        Ok(observe::capture(&self.sb)?)
+    }
+
+    /// What container `c`'s namespace holds, of the `parts` asked for.
+    pub fn kernel(&self, c: usize, parts: Parts) -> Result<NetnsSnapshot, CaseError> {
+        Ok(observe::capture_scope(
+            &self.sb,
+            Scope::Container(c),
+            parts,
+        )?)
+    }
+
+    /// Changes the sandbox as a check's set-up (never what a plugin is
+    /// judged by): `ip ARGS` in container `c`.
+    pub fn set_up(&self, c: usize, args: &[&str]) -> Result<(), CaseError> {
+        self.sb.ip(Scope::Container(c), args)?;
+        Ok(())
+    }
+
+    /// What the spy recorded, in order (empty without a spy log).
+    pub fn spy_records(&self) -> Vec<Value> {
+        self.spy_log
+            .as_deref()
+            .and_then(|l| spy::read_log(l).ok())
+            .unwrap_or_default()
+    }
+
+    /// Runs `f` on every item at once, each on a thread of its own; the
+    /// results in item order. A thread that cannot be started or panics,
+    /// or a call the harness could not make, is the harness's failure
+    /// (after every started thread has finished), never a plugin's.
+    pub fn parallel<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        f: impl Fn(&T) -> Result<R, CaseError> + Sync,
+    ) -> Result<Vec<R>, CaseError> {
+        std::thread::scope(|s| {
+            let mut handles = Vec::with_capacity(items.len());
+            let mut failure = None;
+            for item in items {
+                match std::thread::Builder::new().spawn_scoped(s, || f(item)) {
+                    Ok(h) => handles.push(h),
+                    Err(source) => {
+                        failure = Some(CaseError::Spawn {
+                            what: format!("thread {} of {}", handles.len() + 1, items.len()),
+                            source,
+                        });
+                        break;
+                    }
+                }
+            }
+            let mut results = Vec::with_capacity(handles.len());
+            for h in handles {
+                match h.join() {
+                    Ok(Ok(r)) => results.push(r),
+                    Ok(Err(e)) => {
+                        failure.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        failure.get_or_insert(CaseError::Panicked);
+                    }
+                }
+            }
+            match failure {
+                Some(e) => Err(e),
+                None => Ok(results),
+            }
+        })
+    }
+}
+
+/// One call of the plugin under test with the runtime's environment,
+/// edited. Recorded as evidence.
+pub struct Call<'w, 'c> {
+    w: &'w World<'c>,
+    verb: Verb,
+    att: Option<Attachment>,
+    request: Value,
+    stdin: Option<Vec<u8>>,
+    edits: Vec<(String, Option<String>)>,
+    timeout: Option<Duration>,
+}
+
+impl Call<'_, '_> {
+    /// Kills the plugin's process group after `d` instead of the run's
+    /// timeout.
+    pub fn kill_after(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// The request with `prevResult` (for the verbs and versions that
+    /// carry one).
+    pub fn prev(mut self, prev: Option<&Value>) -> Self {
+        self.request = self.w.request(self.att.as_ref(), prev);
+        self
+    }
+
+    /// Changes the request before it is sent.
+    pub fn edit(mut self, f: impl FnOnce(&mut Value)) -> Self {
+        f(&mut self.request);
+        self
+    }
+
+    /// Sends these bytes instead of a request (broken on purpose).
+    pub fn raw_stdin(mut self, bytes: &[u8]) -> Self {
+        self.stdin = Some(bytes.to_vec());
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn set(mut self, var: &str, value: &str) -> Self {
+        self.edits.push((var.into(), Some(value.into())));
+        self
+    }
+
+    /// Removes an environment variable.
+    pub fn unset(mut self, var: &str) -> Self {
+        self.edits.push((var.into(), None));
+        self
+    }
+
+    pub fn run(self) -> Result<Step, CaseError> {
+        let mut rt = self.w.runtime();
+        if let Some(d) = self.timeout {
+            rt.timeout = d;
+        }
+        let mut env = rt.env_for(self.verb, self.att.as_ref());
+        for (k, v) in &self.edits {
+            env.retain(|(name, _)| name != k);
+            if let Some(v) = v {
+                env.push((k.clone(), v.clone()));
+            }
+        }
+        let stdin = match &self.stdin {
+            Some(b) => b.clone(),
+            None => serde_json::to_vec(&self.request).expect("values serialise"),
+        };
+        let step = rt.invoke_raw(&self.w.cx.plugin, self.verb, &stdin, env)?;
+        self.w.cx.note(&step);
+        Ok(step)
+    }
+}
+
+/// An attachment ADDed through a list; DELeted through it when dropped,
+/// unless [`Attached::del`] did it already.
+pub struct Attached<'w, 'c> {
+    w: &'w World<'c>,
+    net: NetworkConfig,
+    pub att: Attachment,
+    pub run: ChainRun,
+    open: bool,
+}
+
+impl<'w, 'c> Attached<'w, 'c> {
+    /// The world the attachment lives in.
+    pub fn world(&self) -> &'w World<'c> {
+        self.w
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.run.succeeded()
+    }
+
+    /// The final result, when every plugin succeeded.
+    pub fn result(&self) -> Option<&Value> {
+        self.run.result.as_ref()
+    }
+
+    /// The step of the plugin under test, if the list reached it.
+    pub fn target_step(&self) -> Option<&Step> {
+        self.run.steps.get(self.w.target())
+    }
+
+    /// The last call made (for [`World::add_edited`]: the plugin under
+    /// test's).
+    pub fn last_step(&self) -> &Step {
+        self.run
+            .steps
+            .last()
+            .expect("an ADD makes at least one call")
+    }
+
+    /// The result, or the check is blocked by the one that judges this ADD.
+    pub fn require(&self, by: &'static str) -> Result<&Value, Unjudged> {
+        self.result().ok_or_else(|| Unjudged::Blocked {
+            by,
+            why: "ADD failed".into(),
+        })
+    }
+
+    /// CHECK through the list, with the cached result.
+    pub fn check(&self) -> Result<ChainRun, CaseError> {
+        let run = self.w.runtime().check(&self.net, &self.att)?;
+        self.w.cx.note_run(&run);
+        Ok(run)
+    }
+
+    /// DEL through the list now; the guard is spent.
+    pub fn del(mut self) -> Result<ChainRun, CaseError> {
+        self.open = false;
+        self.w.del_run(&self.net, &self.att)
+    }
+
+    /// Gives up the guard without DEL (the sandbox goes anyway): for checks
+    /// that DEL by hand.
+    pub fn release(mut self) -> (Attachment, Option<Value>) {
+        self.open = false;
+        (self.att.clone(), self.run.result.clone())
+    }
+}
+
+impl Drop for Attached<'_, '_> {
+    fn drop(&mut self) {
+        if self.open {
+            if let Err(e) = self.w.del_run(&self.net, &self.att) {
+                self.w.cx.defer(CaseError::CleanUp(Box::new(e)));
+            }
+        }
+    }
+}

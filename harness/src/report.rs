@@ -1,0 +1,296 @@
+//! The report: what a run found, as serde structs (the contract of
+//! `schemas/report.json`, versioned by [`FORMAT_VERSION`]) and the formats
+//! people and CI read (human, JSON, JUnit).
+
+use std::fmt::Write as _;
+
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
+
+use crate::checks::Level;
+use crate::spec::Version;
+
+/// Bumped when a field changes meaning or goes; new fields are additions.
+/// 2: statuses not-applicable, blocked and error replace skip.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// What became of one check in one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Pass,
+    /// A MUST deviation.
+    Fail,
+    /// A SHOULD or MAY deviation.
+    Warn,
+    NotApplicable,
+    /// Something it builds on failed; `blockedBy` names the check.
+    Blocked,
+    /// The harness could not carry it out: never a verdict on the plugin.
+    Error,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "FAIL",
+            Status::Warn => "warn",
+            Status::NotApplicable => "n/a",
+            Status::Blocked => "blocked",
+            Status::Error => "ERROR",
+        }
+    }
+}
+
+/// One check in one version.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseResult {
+    pub plugin: String,
+    pub id: String,
+    pub category: String,
+    pub level: Level,
+    pub version: Version,
+    pub status: Status,
+    pub message: String,
+    /// Why it is not-applicable, blocked or an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
+    pub clause: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    pub duration_ms: u64,
+}
+
+/// One plugin's run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginReport {
+    pub plugin: String,
+    pub profile: String,
+    pub versions: Vec<Version>,
+    /// Why the plugin could not be run at all (its results are then empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub results: Vec<CaseResult>,
+}
+
+/// Counts of each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub warned: usize,
+    pub not_applicable: usize,
+    pub blocked: usize,
+    pub errors: usize,
+}
+
+impl Summary {
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> Summary {
+        let mut s = Summary::default();
+        for r in results {
+            *match r.status {
+                Status::Pass => &mut s.passed,
+                Status::Fail => &mut s.failed,
+                Status::Warn => &mut s.warned,
+                Status::NotApplicable => &mut s.not_applicable,
+                Status::Blocked => &mut s.blocked,
+                Status::Error => &mut s.errors,
+            } += 1;
+        }
+        s
+    }
+}
+
+/// The JSON report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report<'a> {
+    pub format_version: u32,
+    /// Every plugin, comma-separated.
+    pub plugin: String,
+    pub summary: Summary,
+    pub plugins: &'a [PluginReport],
+    pub results: Vec<&'a CaseResult>,
+}
+
+impl<'a> Report<'a> {
+    pub fn new(plugins: &'a [PluginReport]) -> Report<'a> {
+        let results: Vec<&CaseResult> = plugins.iter().flat_map(|p| &p.results).collect();
+        Report {
+            format_version: FORMAT_VERSION,
+            plugin: plugins
+                .iter()
+                .map(|p| p.plugin.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            summary: Summary::of(results.iter().copied()),
+            plugins,
+            results,
+        }
+    }
+}
+
+/// The live line for one result.
+pub fn line(r: &CaseResult) -> String {
+    let tail = match r.status {
+        Status::Pass => String::new(),
+        Status::NotApplicable | Status::Blocked | Status::Error => {
+            format!("({})", r.reason.as_deref().unwrap_or_default())
+        }
+        Status::Fail | Status::Warn => r.message.chars().take(160).collect(),
+    };
+    format!(
+        "{:7} {:<40} {:<6} {:<6} {tail}",
+        r.status.word(),
+        r.id,
+        r.version,
+        r.level
+    )
+}
+
+/// The summary after the live lines: counts per category, then every
+/// failure and warning with its clause, expectation and evidence, then
+/// harness errors apart.
+pub fn human(reports: &[PluginReport]) -> String {
+    let mut s = String::new();
+    for rep in reports {
+        let versions: Vec<&str> = rep.versions.iter().map(|v| v.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "\n== {} (profile {}, versions {})",
+            rep.plugin,
+            rep.profile,
+            versions.join(" ")
+        );
+        if let Some(e) = &rep.error {
+            let _ = writeln!(s, "   not run: {e}");
+        }
+        let mut categories: Vec<&str> = Vec::new();
+        for r in &rep.results {
+            if !categories.contains(&r.category.as_str()) {
+                categories.push(&r.category);
+            }
+        }
+        for cat in categories {
+            let sum = Summary::of(rep.results.iter().filter(|r| r.category == cat));
+            let _ = writeln!(
+                s,
+                "   {cat:<12} {:>3} passed {:>3} failed {:>3} warned {:>3} n/a {:>3} blocked{}",
+                sum.passed,
+                sum.failed,
+                sum.warned,
+                sum.not_applicable,
+                sum.blocked,
+                if sum.errors > 0 {
+                    format!(" {:>3} ERRORS", sum.errors)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        for r in rep
+            .results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Fail | Status::Warn))
+        {
+            let _ = writeln!(
+                s,
+                "\n{} {} [{}] {} ({})",
+                r.status.word(),
+                r.id,
+                r.version,
+                r.level,
+                r.clause
+            );
+            let _ = writeln!(s, "   expected: {}\n   happened: {}", r.summary, r.message);
+            for e in &r.evidence {
+                let _ = writeln!(
+                    s,
+                    "   plugin:   {}",
+                    e.chars().take(400).collect::<String>()
+                );
+            }
+        }
+        let errors: Vec<&CaseResult> = rep
+            .results
+            .iter()
+            .filter(|r| r.status == Status::Error)
+            .collect();
+        if !errors.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nThe harness could not run {} case(s); these are no verdict on the plugin:",
+                errors.len()
+            );
+            for r in errors {
+                let _ = writeln!(
+                    s,
+                    "   ERROR {} [{}]: {}",
+                    r.id,
+                    r.version,
+                    r.reason.as_deref().unwrap_or_default()
+                );
+            }
+        }
+    }
+    let all = Summary::of(reports.iter().flat_map(|r| &r.results));
+    let _ = writeln!(
+        s,
+        "\n{} warned, {} not applicable, {} blocked (each with its reason above or in --format json)",
+        all.warned, all.not_applicable, all.blocked
+    );
+    if all.errors > 0 {
+        let _ = writeln!(s, "{} harness errors", all.errors);
+    }
+    let _ = writeln!(s, "{} passed, {} failed", all.passed, all.failed);
+    s
+}
+
+pub fn json(reports: &[PluginReport]) -> String {
+    serde_json::to_string_pretty(&Report::new(reports)).expect("reports serialise") + "\n"
+}
+
+pub fn junit(reports: &[PluginReport]) -> Result<String, quick_junit::SerializeError> {
+    let mut report = quick_junit::Report::new("cni-conformance");
+    for rep in reports {
+        let mut suite = TestSuite::new(rep.plugin.clone());
+        for r in &rep.results {
+            let status = match r.status {
+                Status::Pass | Status::Warn => TestCaseStatus::success(),
+                Status::Fail => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(r.message.clone());
+                    s.set_description(r.evidence.join("\n"));
+                    s
+                }
+                Status::Error => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    s.set_message(r.reason.clone().unwrap_or_default());
+                    s
+                }
+                Status::NotApplicable | Status::Blocked => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(r.reason.clone().unwrap_or_default());
+                    s
+                }
+            };
+            let mut case = TestCase::new(format!("{} [{}]", r.id, r.version), status);
+            case.set_classname(r.category.clone());
+            case.set_time(std::time::Duration::from_millis(r.duration_ms));
+            if r.status == Status::Warn {
+                case.set_system_out(format!("WARN ({} {}): {}", r.level, r.clause, r.message));
+            }
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report.to_string()
+}
