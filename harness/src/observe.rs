@@ -43,9 +43,9 @@ pub fn capture_scope(
             .command(scope, program)
             .args(args)
             .output()
-            .map_err(|e| SnapshotError::Command {
-                program: program.into(),
-                detail: e.to_string(),
+            .map_err(|source| SnapshotError::Start {
+                what: format!("run {program}"),
+                source,
             })?;
         if !out.status.success() {
             return Err(SnapshotError::Command {
@@ -74,16 +74,16 @@ fn sysctls_of(
             .name("sysctls".into())
             .spawn_scoped(s, || {
                 nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-                    SnapshotError::Command {
-                        program: "setns into the namespace".into(),
-                        detail: e.to_string(),
+                    SnapshotError::Start {
+                        what: "enter the namespace".into(),
+                        source: e.into(),
                     }
                 })?;
                 snapshot::read_sysctls()
             })
-            .map_err(|e| SnapshotError::Command {
-                program: "a thread to read sysctls".into(),
-                detail: e.to_string(),
+            .map_err(|source| SnapshotError::Start {
+                what: "start a thread to read sysctls".into(),
+                source,
             })?;
         reader.join().unwrap_or_else(|_| {
             Err(SnapshotError::Command {

@@ -1,113 +1,17 @@
-//! The report: what a run found, as serde structs (the contract of
-//! `schemas/report.json`, versioned by [`FORMAT_VERSION`]) and the formats
-//! people and CI read (human, JSON, JUnit).
+//! The report: a run's results in the formats people and CI read (human,
+//! JSON, JUnit). The JSON document is [`Report`], the contract of
+//! `schemas/report.json`, versioned by [`FORMAT_VERSION`].
 
 use std::fmt::Write as _;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
-use crate::checks::Level;
-use crate::spec::Version;
+use crate::suite::{CaseResult, PluginReport, Status, Summary};
 
 /// Bumped when a field changes meaning or goes; new fields are additions.
 /// 2: statuses not-applicable, blocked and error replace skip.
 pub const FORMAT_VERSION: u32 = 2;
-
-/// What became of one check in one version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    Pass,
-    /// A MUST deviation.
-    Fail,
-    /// A SHOULD or MAY deviation.
-    Warn,
-    NotApplicable,
-    /// Something it builds on failed; `blockedBy` names the check.
-    Blocked,
-    /// The harness could not carry it out: never a verdict on the plugin.
-    Error,
-}
-
-impl Status {
-    pub fn word(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail => "FAIL",
-            Status::Warn => "warn",
-            Status::NotApplicable => "n/a",
-            Status::Blocked => "blocked",
-            Status::Error => "ERROR",
-        }
-    }
-}
-
-/// One check in one version.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CaseResult {
-    pub plugin: String,
-    pub id: String,
-    pub category: String,
-    pub level: Level,
-    pub version: Version,
-    pub status: Status,
-    pub message: String,
-    /// Why it is not-applicable, blocked or an error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub blocked_by: Option<String>,
-    pub clause: String,
-    pub summary: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub evidence: Vec<String>,
-    pub duration_ms: u64,
-}
-
-/// One plugin's run.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PluginReport {
-    pub plugin: String,
-    pub profile: String,
-    pub versions: Vec<Version>,
-    /// Why the plugin could not be run at all (its results are then empty).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip)]
-    pub results: Vec<CaseResult>,
-}
-
-/// Counts of each status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub passed: usize,
-    pub failed: usize,
-    pub warned: usize,
-    pub not_applicable: usize,
-    pub blocked: usize,
-    pub errors: usize,
-}
-
-impl Summary {
-    pub fn of<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> Summary {
-        let mut s = Summary::default();
-        for r in results {
-            *match r.status {
-                Status::Pass => &mut s.passed,
-                Status::Fail => &mut s.failed,
-                Status::Warn => &mut s.warned,
-                Status::NotApplicable => &mut s.not_applicable,
-                Status::Blocked => &mut s.blocked,
-                Status::Error => &mut s.errors,
-            } += 1;
-        }
-        s
-    }
-}
 
 /// The JSON report.
 #[derive(Debug, Serialize)]

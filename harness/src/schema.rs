@@ -69,13 +69,15 @@ pub const SCHEMAS: [(&str, &str); 13] = [
 /// The schema file for a kind in a version. Version-independent kinds
 /// ignore `version`.
 pub fn schema_name(kind: Kind, version: &str) -> Result<&'static str, SchemaError> {
-    let family = match version {
-        "0.1.0" | "0.2.0" => Some("0.2"),
-        "0.3.0" | "0.3.1" | "0.4.0" => Some("0.4"),
-        "1.0.0" => Some("1.0"),
-        "1.1.0" => Some("1.1"),
-        _ => None,
-    };
+    use crate::spec::Version;
+    // One result schema per shape: 0.1-0.2 (ip4/ip6), 0.3-0.4 (lists with
+    // ips[].version), 1.0 and 1.1.
+    let family = version.parse::<Version>().ok().map(|v| match v {
+        Version::V0_1_0 | Version::V0_2_0 => "0.2",
+        Version::V0_3_0 | Version::V0_3_1 | Version::V0_4_0 => "0.4",
+        Version::V1_0_0 => "1.0",
+        Version::V1_1_0 => "1.1",
+    });
     let none = || SchemaError::NoSchema {
         kind: format!("{kind:?}"),
         version: version.into(),

@@ -31,6 +31,12 @@ use serde_json::Value;
 pub enum SnapshotError {
     #[error("running {program}: {detail}")]
     Command { program: String, detail: String },
+    #[error("cannot {what}")]
+    Start {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot parse the output of {command}: {detail}")]
     Parse { command: String, detail: String },
     #[error("reading {path}: {source}")]

@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
     let version = config
         .as_ref()
         .and_then(|c| c.get("cniVersion")?.as_str())
-        .unwrap_or("0.1.0")
+        .unwrap_or(crate::spec::Version::V0_1_0.as_str())
         .to_string();
     // Options sit beside `type`: at the top for a plugin of a list, under
     // `ipam` when the spy is a delegated IPAM plugin.

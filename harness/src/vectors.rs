@@ -19,8 +19,18 @@ use crate::spec::{Verb, Version};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VectorError {
-    #[error("reading {path}: {detail}")]
-    Read { path: PathBuf, detail: String },
+    #[error("reading {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a vector")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("vector {name}: {detail}")]
     Bad { name: String, detail: String },
     #[error(transparent)]
@@ -85,12 +95,11 @@ pub struct StepSpec {
 
 /// Every `*.json` vector in `dir`, by file name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Vector>, VectorError> {
-    let read_err = |detail: String| VectorError::Read {
-        path: dir.to_path_buf(),
-        detail,
-    };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| read_err(e.to_string()))?
+        .map_err(|source| VectorError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
@@ -98,14 +107,15 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Vector>, VectorError> {
     paths
         .iter()
         .map(|p| {
-            let text = std::fs::read_to_string(p).map_err(|e| VectorError::Read {
+            let text = std::fs::read_to_string(p).map_err(|source| VectorError::Read {
                 path: p.clone(),
-                detail: e.to_string(),
+                source,
             })?;
-            let mut v: Vector = serde_json::from_str(&text).map_err(|e| VectorError::Read {
-                path: p.clone(),
-                detail: e.to_string(),
-            })?;
+            let mut v: Vector =
+                serde_json::from_str(&text).map_err(|source| VectorError::Parse {
+                    path: p.clone(),
+                    source,
+                })?;
             v.name = p
                 .file_stem()
                 .unwrap_or_default()

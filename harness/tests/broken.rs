@@ -14,8 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cni_conformance::report::Status;
 use cni_conformance::spec::Version;
+use cni_conformance::suite::Status;
 use cni_conformance::suite::{self, RunOptions};
 use rstest::rstest;
 use tempfile::TempDir;

@@ -14,6 +14,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -192,7 +193,8 @@ fn every_readme_command_works_as_written() {
     // one's file), each checked for its exit status.
     let mut script = String::from("set -uo pipefail\n");
     for e in &all {
-        script += &format!(
+        let _ = write!(
+            script,
             "( set -eo pipefail\n{}\n)\nrc=$?\nif [ $rc -ne {} ]; then echo \"README.md:{}: exit status $rc, the README says {}\" >&2; exit 1; fi\n",
             e.script, e.exit, e.line, e.exit
         );

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::judge;
 use super::outcome::{Judged, Unjudged, blocked, deviation, pass};
-use super::{ATTACHING, Check, Cx, INTERFACE, Level, check, not_yet, spec};
+use super::{ATTACHING, Check, Cx, INTERFACE, Level, not_yet, row, spec};
 use crate::profile::PluginKind;
 use crate::runtime::ErrorObject;
 use crate::schema::{self, Kind};
@@ -16,17 +16,17 @@ use crate::spy;
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("add.succeeds", Level::Must, spec("add", "ADD-001, ADD-021"), "ADD exits 0 and prints exactly one JSON result, not an error object.", succeeds),
-        check("add.version-echo", Level::Must, spec("add", "ADD-002"), "The result's cniVersion is the one requested.", version_echo).must_since(Version::V0_4_0),
-        check("add.schema", Level::Must, spec("success", "ADD-003 to ADD-007, ADD-017, IPM-001"), "The result matches the schema of the requested version (CIDRs, IPs, MACs, version fields, interface indexes; abbreviated for IPAM).", result_schema),
-        check("add.interface-entry", Level::Should, spec("success", "ADD-010"), "The result lists CNI_IFNAME with a non-empty sandbox.", interface_entry).since(Version::V0_3_0).kinds(INTERFACE),
-        check("add.link-exists", Level::Must, spec("add", "ADD-011"), "After ADD a link named CNI_IFNAME exists in the container.", link_exists).kinds(INTERFACE),
-        check("add.kernel-matches", Level::Should, spec("success", "ADD-012"), "Every reported address is on the interface it points to, with the reported MAC and MTU, and every reported route is present.", kernel_matches).kinds(INTERFACE),
-        check("add.existing-ifname", Level::Must, spec("add", "ADD-013"), "ADD fails when CNI_IFNAME already exists in the container, and leaves that link alone.", existing_ifname).must_since(Version::V1_0_0).kinds(INTERFACE),
-        check("add.after-del", Level::Must, spec("lifecycle", "ADD-019"), "ADD, DEL, then ADD again with the same attachment succeeds.", after_del),
-        check("add.failure-reported", Level::Must, spec("error", "ADD-020"), "When its IPAM plugin fails, ADD fails with an error object.", failure_reported).kinds(ATTACHING),
-        check("add.rollback", Level::Should, spec("add", "ADD-R9"), "An ADD that fails leaves nothing behind even before the runtime's DEL.", rollback),
-        check("add.twice-fails", Level::Must, spec("add", "ADD-R3, ADD-R6"), "ADD twice for one attachment without DEL fails.", twice_fails).must_since(Version::V1_0_0),
+        row("add.succeeds", Level::Must, spec("add", "ADD-001, ADD-021"), "ADD exits 0 and prints exactly one JSON result, not an error object.", succeeds),
+        row("add.version-echo", Level::Must, spec("add", "ADD-002"), "The result's cniVersion is the one requested.", version_echo).must_since(Version::V0_4_0),
+        row("add.schema", Level::Must, spec("success", "ADD-003 to ADD-007, ADD-017, IPM-001"), "The result matches the schema of the requested version (CIDRs, IPs, MACs, version fields, interface indexes; abbreviated for IPAM).", result_schema),
+        row("add.interface-entry", Level::Should, spec("success", "ADD-010"), "The result lists CNI_IFNAME with a non-empty sandbox.", interface_entry).since(Version::V0_3_0).kinds(INTERFACE),
+        row("add.link-exists", Level::Must, spec("add", "ADD-011"), "After ADD a link named CNI_IFNAME exists in the container.", link_exists).kinds(INTERFACE),
+        row("add.kernel-matches", Level::Should, spec("success", "ADD-012"), "Every reported address is on the interface it points to, with the reported MAC and MTU, and every reported route is present.", kernel_matches).kinds(INTERFACE),
+        row("add.existing-ifname", Level::Must, spec("add", "ADD-013"), "ADD fails when CNI_IFNAME already exists in the container, and leaves that link alone.", existing_ifname).must_since(Version::V1_0_0).kinds(INTERFACE),
+        row("add.after-del", Level::Must, spec("lifecycle", "ADD-019"), "ADD, DEL, then ADD again with the same attachment succeeds.", after_del),
+        row("add.failure-reported", Level::Must, spec("error", "ADD-020"), "When its IPAM plugin fails, ADD fails with an error object.", failure_reported).kinds(ATTACHING),
+        row("add.rollback", Level::Should, spec("add", "ADD-R9"), "An ADD that fails leaves nothing behind even before the runtime's DEL.", rollback),
+        row("add.twice-fails", Level::Must, spec("add", "ADD-R3, ADD-R6"), "ADD twice for one attachment without DEL fails.", twice_fails).must_since(Version::V1_0_0),
         not_yet("add.keeps-prev-result-interface", Level::Must, spec("add", "ADD-014"), "An interface plugin given a prevResult keeps it in its result.", "the first interface plugin of a list never gets one from libcni; the checklist's synthetic case needs a decision on remapped interface indexes"),
     ]
 }

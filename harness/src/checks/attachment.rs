@@ -1,7 +1,7 @@
 //! Attachments: one container, two networks.
 
 use super::outcome::{Judged, deviation, pass};
-use super::{Check, Cx, Level, check, spec};
+use super::{Check, Cx, Level, row, spec};
 use crate::profile::PluginKind;
 use crate::runtime::NetworkConfig;
 use crate::snapshot::Parts;
@@ -10,7 +10,7 @@ use crate::spec::Version;
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("attachment.two-in-one-container", Level::Must, spec("add", "ADD-018"), "Two attachments of one container (eth0, eth1; two networks) both ADD, and DEL of one leaves the other.", two_in_one_container).since(Version::V0_3_0),
+        row("attachment.two-in-one-container", Level::Must, spec("add", "ADD-018"), "Two attachments of one container (eth0, eth1; two networks) both ADD, and DEL of one leaves the other.", two_in_one_container).since(Version::V0_3_0),
     ]
 }
 

@@ -6,7 +6,7 @@ use super::context::{Spec, World};
 use super::judge;
 use super::leak;
 use super::outcome::{Judged, blocked, deviation, pass};
-use super::{CHAINED, Check, Cx, Level, check, spec};
+use super::{CHAINED, Check, Cx, Level, row, spec};
 use crate::runtime::NetworkConfig;
 use crate::spec::Version;
 use crate::spy;
@@ -14,9 +14,9 @@ use crate::spy;
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("chain.prev-result", Level::Must, spec("network-configuration-lists", "ADD-R5"), "In a list, the plugin's result reaches the next plugin as prevResult, and ADD and DEL reach the plugins in order and in reverse.", prev_result).since(Version::V0_3_0),
-        check("chain.keeps-prev-result", Level::Must, spec("add", "ADD-015"), "A chained plugin's result keeps the interfaces, IPs, routes and DNS of its prevResult.", keeps_prev_result).since(Version::V0_3_0).must_since(Version::V1_0_0).kinds(CHAINED),
-        check("chain.failing-middle", Level::Must, spec("lifecycle", "L-4, DEL-R8"), "When a later plugin in the list fails ADD, the runtime's DEL reaches every plugin in reverse, the plugin's DEL succeeds, and nothing leaks.", failing_middle).since(Version::V0_3_0),
+        row("chain.prev-result", Level::Must, spec("network-configuration-lists", "ADD-R5"), "In a list, the plugin's result reaches the next plugin as prevResult, and ADD and DEL reach the plugins in order and in reverse.", prev_result).since(Version::V0_3_0),
+        row("chain.keeps-prev-result", Level::Must, spec("add", "ADD-015"), "A chained plugin's result keeps the interfaces, IPs, routes and DNS of its prevResult.", keeps_prev_result).since(Version::V0_3_0).must_since(Version::V1_0_0).kinds(CHAINED),
+        row("chain.failing-middle", Level::Must, spec("lifecycle", "L-4, DEL-R8"), "When a later plugin in the list fails ADD, the runtime's DEL reaches every plugin in reverse, the plugin's DEL succeeds, and nothing leaks.", failing_middle).since(Version::V0_3_0),
     ]
 }
 

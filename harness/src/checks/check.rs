@@ -8,20 +8,20 @@ use super::add::SUCCEEDS;
 use super::context::Attached;
 use super::judge;
 use super::outcome::{Judged, Unjudged, blocked, deviation, pass};
-use super::{Check, Cx, INTERFACE, Level, check, spec};
+use super::{Check, Cx, INTERFACE, Level, row, spec};
 use crate::runtime::Step;
 use crate::spec::{ErrorCode, Verb, Version};
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("check.passes-after-add", Level::Must, spec("check", "CHK-001"), "CHECK right after ADD, with its result as prevResult, succeeds.", passes).since(Version::V0_4_0),
-        check("check.no-output", Level::Should, spec("check", "CHK-002"), "A successful CHECK prints nothing.", silent).since(Version::V0_4_0),
-        check("check.consults-prev-result", Level::Must, spec("check", "CHK-R1"), "CHECK fails when prevResult puts an address on CNI_IFNAME that the link lacks.", consults_prev_result).since(Version::V0_4_0).kinds(INTERFACE),
-        check("check.detects-missing-link", Level::Should, spec("check", "CHK-003"), "CHECK fails once the interface is gone.", missing_link).since(Version::V0_4_0).kinds(INTERFACE),
-        check("check.detects-missing-address", Level::Should, spec("check", "CHK-004"), "CHECK fails once a reported address is gone.", missing_address).since(Version::V0_4_0).kinds(INTERFACE),
-        check("check.tolerates-additions", Level::Must, spec("check", "CHK-005"), "CHECK succeeds when later plugins added routes, interfaces and addresses.", tolerates).since(Version::V0_4_0),
-        check("check.refused-before-040", Level::May, spec("check", "CHK-006"), "CHECK with a config older than 0.4.0 fails with code 1.", refused_before_040).until(Version::V0_3_1),
+        row("check.passes-after-add", Level::Must, spec("check", "CHK-001"), "CHECK right after ADD, with its result as prevResult, succeeds.", passes).since(Version::V0_4_0),
+        row("check.no-output", Level::Should, spec("check", "CHK-002"), "A successful CHECK prints nothing.", silent).since(Version::V0_4_0),
+        row("check.consults-prev-result", Level::Must, spec("check", "CHK-R1"), "CHECK fails when prevResult puts an address on CNI_IFNAME that the link lacks.", consults_prev_result).since(Version::V0_4_0).kinds(INTERFACE),
+        row("check.detects-missing-link", Level::Should, spec("check", "CHK-003"), "CHECK fails once the interface is gone.", missing_link).since(Version::V0_4_0).kinds(INTERFACE),
+        row("check.detects-missing-address", Level::Should, spec("check", "CHK-004"), "CHECK fails once a reported address is gone.", missing_address).since(Version::V0_4_0).kinds(INTERFACE),
+        row("check.tolerates-additions", Level::Must, spec("check", "CHK-005"), "CHECK succeeds when later plugins added routes, interfaces and addresses.", tolerates).since(Version::V0_4_0),
+        row("check.refused-before-040", Level::May, spec("check", "CHK-006"), "CHECK with a config older than 0.4.0 fails with code 1.", refused_before_040).until(Version::V0_3_1),
     ]
 }
 

@@ -8,15 +8,15 @@ use serde_json::Value;
 use super::context::World;
 use super::judge;
 use super::outcome::{Judged, Unjudged, deviation, pass};
-use super::{Check, Cx, Level, check, spec};
+use super::{Check, Cx, Level, row, spec};
 use crate::runtime::{Attachment, Step};
 use crate::spec::Verb;
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("concurrency.parallel-add", Level::Must, spec("lifecycle", "L-2, CON-001 to CON-003"), "100 parallel ADDs in separate containers all succeed with distinct addresses; 100 parallel DELs release everything.", parallel_add).once(),
-        check("concurrency.small-range", Level::Must, spec("lifecycle", "L-2"), "With fewer addresses than parallel ADDs, the excess fails cleanly with error objects and no address is handed out twice.", small_range).once(),
+        row("concurrency.parallel-add", Level::Must, spec("lifecycle", "L-2, CON-001 to CON-003"), "100 parallel ADDs in separate containers all succeed with distinct addresses; 100 parallel DELs release everything.", parallel_add).once(),
+        row("concurrency.small-range", Level::Must, spec("lifecycle", "L-2"), "With fewer addresses than parallel ADDs, the excess fails cleanly with error objects and no address is handed out twice.", small_range).once(),
     ]
 }
 

@@ -6,24 +6,24 @@ use serde_json::{Value, json};
 
 use super::env::add_edited;
 use super::outcome::{Judged, Unjudged, deviation, pass};
-use super::{Check, Cx, INTERFACE, Level, check, conventions, spec};
+use super::{Check, Cx, INTERFACE, Level, conventions, row, spec};
 use crate::runtime::Step;
 use crate::spec::{ErrorCode, Verb, Version};
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("config.bad-container-id", Level::Should, spec("parameters", "VAL-001, VAL-002"), "Container IDs outside the grammar are refused with code 4.", bad_container_id).since(Version::V1_0_0),
-        check("config.valid-container-ids", Level::Must, spec("parameters", "VAL-003"), "Container IDs inside the grammar are accepted: a, 64 hex digits, a_b.c-d.", valid_container_ids).since(Version::V1_0_0),
-        check("config.bad-ifname", Level::Must, spec("parameters", "VAL-004"), "Interface names Linux cannot have are refused.", bad_ifname).ipam_should(),
-        check("config.bad-ifname-code", Level::Should, spec("error-codes", "VAL-005"), "Bad interface names are refused with code 4.", bad_ifname_code).since(Version::V1_0_0),
-        check("config.exact-ifname", Level::Must, spec("add", "VAL-006, ADD-R4"), "A 15-byte CNI_IFNAME is used exactly, never renamed.", exact_ifname).since(Version::V0_3_0).kinds(INTERFACE),
-        check("config.bad-network-name", Level::Should, spec("network-configuration", "VAL-007, VAL-008"), "Network names outside the grammar are refused with code 7.", bad_network_name).since(Version::V1_0_0),
-        check("config.not-json", Level::Must, spec("error-codes", "VAL-009"), "Undecodable stdin fails.", not_json),
-        check("config.not-json-code", Level::Should, spec("error-codes", "VAL-010"), "Undecodable stdin fails with code 6.", not_json_code).since(Version::V1_0_0),
-        check("config.unknown-args", Level::Should, conventions("args-in-network-config", "VAL-011"), "Unknown args and unknown keys are ignored.", |c| tolerated(c, &[("args", json!({"cni": {"labels": [{"key": "a", "value": "b"}]}})), ("x-unknown", json!({"y": 1}))])).since(Version::V0_2_0),
-        check("config.capabilities-tolerated", Level::Should, spec("network-configuration-lists", "VAL-012"), "A leftover capabilities map does not break ADD.", |c| tolerated(c, &[("capabilities", json!({"portMappings": true}))])).since(Version::V0_3_0),
-        check("config.runtime-config-tolerated", Level::Should, conventions("dynamic-plugin-specific-fields", "VAL-013"), "An empty or unknown runtimeConfig does not break ADD.", |c| tolerated(c, &[("runtimeConfig", json!({"unknownCap": 1}))])).since(Version::V0_3_0),
+        row("config.bad-container-id", Level::Should, spec("parameters", "VAL-001, VAL-002"), "Container IDs outside the grammar are refused with code 4.", bad_container_id).since(Version::V1_0_0),
+        row("config.valid-container-ids", Level::Must, spec("parameters", "VAL-003"), "Container IDs inside the grammar are accepted: a, 64 hex digits, a_b.c-d.", valid_container_ids).since(Version::V1_0_0),
+        row("config.bad-ifname", Level::Must, spec("parameters", "VAL-004"), "Interface names Linux cannot have are refused.", bad_ifname).ipam_should(),
+        row("config.bad-ifname-code", Level::Should, spec("error-codes", "VAL-005"), "Bad interface names are refused with code 4.", bad_ifname_code).since(Version::V1_0_0),
+        row("config.exact-ifname", Level::Must, spec("add", "VAL-006, ADD-R4"), "A 15-byte CNI_IFNAME is used exactly, never renamed.", exact_ifname).since(Version::V0_3_0).kinds(INTERFACE),
+        row("config.bad-network-name", Level::Should, spec("network-configuration", "VAL-007, VAL-008"), "Network names outside the grammar are refused with code 7.", bad_network_name).since(Version::V1_0_0),
+        row("config.not-json", Level::Must, spec("error-codes", "VAL-009"), "Undecodable stdin fails.", not_json),
+        row("config.not-json-code", Level::Should, spec("error-codes", "VAL-010"), "Undecodable stdin fails with code 6.", not_json_code).since(Version::V1_0_0),
+        row("config.unknown-args", Level::Should, conventions("args-in-network-config", "VAL-011"), "Unknown args and unknown keys are ignored.", |c| tolerated(c, &[("args", json!({"cni": {"labels": [{"key": "a", "value": "b"}]}})), ("x-unknown", json!({"y": 1}))])).since(Version::V0_2_0),
+        row("config.capabilities-tolerated", Level::Should, spec("network-configuration-lists", "VAL-012"), "A leftover capabilities map does not break ADD.", |c| tolerated(c, &[("capabilities", json!({"portMappings": true}))])).since(Version::V0_3_0),
+        row("config.runtime-config-tolerated", Level::Should, conventions("dynamic-plugin-specific-fields", "VAL-013"), "An empty or unknown runtimeConfig does not break ADD.", |c| tolerated(c, &[("runtimeConfig", json!({"unknownCap": 1}))])).since(Version::V0_3_0),
     ]
 }
 

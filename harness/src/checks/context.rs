@@ -8,6 +8,7 @@
 //! returns. A failure to clean up is a harness error of the case, never
 //! lost.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -117,11 +118,11 @@ impl Cx {
         let mut line = format!("{} {command}: {}", step.plugin, step.outcome.exit);
         let out = step.outcome.stdout_text();
         if !out.trim().is_empty() {
-            line.push_str(&format!("; stdout: {}", out.trim()));
+            let _ = write!(line, "; stdout: {}", out.trim());
         }
         let err = step.outcome.stderr_text();
         if !err.trim().is_empty() {
-            line.push_str(&format!("; stderr: {}", err.trim()));
+            let _ = write!(line, "; stderr: {}", err.trim());
         }
         self.evidence
             .lock()
@@ -218,7 +219,7 @@ impl Cx {
 
 /// The IPAM result the spy answers with, in `version`'s shape: the
 /// subnet's fifth address.
-pub fn ipam_result(version: Version, fill: &Fill) -> Value {
+pub(super) fn ipam_result(version: Version, fill: &Fill) -> Value {
     let address = format!("{}/{}", fill.host(5), fill.subnet.prefix());
     let gateway = fill.gateway().to_string();
     if !version.has_lists() {

@@ -6,22 +6,22 @@ use super::add::{SUCCEEDS, failing_ipam_world};
 use super::context::{Attached, Call};
 use super::judge;
 use super::outcome::{Judged, Unjudged, blocked, deviation, pass};
-use super::{ATTACHING, Check, Cx, Level, check, not_yet, spec};
+use super::{ATTACHING, Check, Cx, Level, not_yet, row, spec};
 use crate::runtime::Step;
 use crate::spec::{Verb, Version};
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("del.succeeds", Level::Must, spec("del", "DEL-001"), "DEL after ADD, with the ADD result as prevResult, succeeds.", succeeds),
-        check("del.idempotent", Level::Must, spec("del", "DEL-002"), "A second DEL of the same attachment succeeds.", idempotent).must_since(Version::V1_0_0),
-        check("del.without-add", Level::Must, spec("del", "DEL-003"), "DEL of an attachment never added succeeds.", without_add).must_since(Version::V1_0_0),
-        check("del.netns-gone", Level::Must, spec("del", "DEL-004"), "DEL succeeds when the container's namespace is already gone.", netns_gone).must_since(Version::V1_0_0),
-        check("del.netns-empty", Level::Must, spec("del", "ENV-007"), "DEL succeeds with CNI_NETNS empty.", netns_empty).since(Version::V0_4_0).must_since(Version::V1_0_0),
-        check("del.without-prev-result", Level::Should, spec("del", "DEL-005"), "DEL succeeds without prevResult.", without_prev_result).since(Version::V0_4_0),
-        check("del.restores-kernel", Level::Should, spec("del", "DEL-006"), "After DEL the host and the container hold what they held before ADD.", restores_kernel),
-        check("del.after-failed-add", Level::Must, spec("lifecycle", "DEL-007"), "DEL after a failed ADD succeeds.", after_failed_add).must_since(Version::V1_0_0).kinds(ATTACHING),
-        check("del.no-output", Level::May, spec("del", "DEL-008"), "A successful DEL prints nothing.", no_output),
+        row("del.succeeds", Level::Must, spec("del", "DEL-001"), "DEL after ADD, with the ADD result as prevResult, succeeds.", succeeds),
+        row("del.idempotent", Level::Must, spec("del", "DEL-002"), "A second DEL of the same attachment succeeds.", idempotent).must_since(Version::V1_0_0),
+        row("del.without-add", Level::Must, spec("del", "DEL-003"), "DEL of an attachment never added succeeds.", without_add).must_since(Version::V1_0_0),
+        row("del.netns-gone", Level::Must, spec("del", "DEL-004"), "DEL succeeds when the container's namespace is already gone.", netns_gone).must_since(Version::V1_0_0),
+        row("del.netns-empty", Level::Must, spec("del", "ENV-007"), "DEL succeeds with CNI_NETNS empty.", netns_empty).since(Version::V0_4_0).must_since(Version::V1_0_0),
+        row("del.without-prev-result", Level::Should, spec("del", "DEL-005"), "DEL succeeds without prevResult.", without_prev_result).since(Version::V0_4_0),
+        row("del.restores-kernel", Level::Should, spec("del", "DEL-006"), "After DEL the host and the container hold what they held before ADD.", restores_kernel),
+        row("del.after-failed-add", Level::Must, spec("lifecycle", "DEL-007"), "DEL after a failed ADD succeeds.", after_failed_add).must_since(Version::V1_0_0).kinds(ATTACHING),
+        row("del.no-output", Level::May, spec("del", "DEL-008"), "A successful DEL prints nothing.", no_output),
         not_yet("del.changed-prev-result", Level::Must, spec("del", "DEL-009"), "DEL succeeds with a prevResult a later plugin changed.", "needs a MAC-changing chained plugin in the profile set"),
     ]
 }
@@ -101,19 +101,11 @@ fn without_prev_result(cx: &Cx) -> Judged {
 }
 
 fn restores_kernel(cx: &Cx) -> Judged {
-    let w = cx.world()?;
-    let before = w.snapshot()?;
-    let a = w.add(&w.att())?;
-    a.require(SUCCEEDS)?;
-    if !a.del()?.succeeded() {
-        return blocked("del.succeeds", "DEL failed");
-    }
-    let left = judge::kernel_changes(&before, &w.snapshot()?);
-    if left.is_empty() {
-        pass("the kernel is as before ADD")
-    } else {
-        deviation(format!("left behind: {}", judge::lines(&left)))
-    }
+    let (before, after) = super::leak::around_add_and_del(cx)?;
+    super::leak::judged(
+        &judge::kernel_changes(&before, &after),
+        "the kernel is as before ADD",
+    )
 }
 
 fn after_failed_add(cx: &Cx) -> Judged {

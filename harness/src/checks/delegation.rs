@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::context::{World, ipam_result};
 use super::outcome::{Judged, blocked, deviation, not_applicable, pass};
-use super::{Check, Cx, INTERFACE, Level, check, spec};
+use super::{Check, Cx, INTERFACE, Level, row, spec};
 use crate::profile::Fill;
 use crate::spec::{ErrorCode, Verb, Version};
 use crate::spy;
@@ -13,14 +13,14 @@ use crate::spy;
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("delegation.add", Level::Must, spec("delegated-plugins", "DLG-001, DLG-002"), "ADD runs the IPAM plugin found in CNI_PATH once, with the same CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS and CNI_PATH.", add).must_since(Version::V1_0_0).kinds(INTERFACE),
-        check("delegation.same-config", Level::Should, spec("delegated-plugins", "DLG-003"), "The IPAM plugin receives the whole network config the plugin received.", same_config).kinds(INTERFACE),
-        check("delegation.every-verb", Level::Must, spec("delegated-plugins", "DLG-006, DLG-008 to DLG-010"), "CHECK, DEL, GC and STATUS reach the IPAM plugin too, where the version has them.", every_verb).since(Version::V0_4_0).must_since(Version::V1_0_0).kinds(INTERFACE),
-        check("delegation.missing-plugin", Level::Must, spec("delegated-plugins", "DLG-012"), "ADD fails with an error object when the IPAM plugin is not in CNI_PATH.", missing_plugin).kinds(INTERFACE),
-        check("delegation.result-carried", Level::Should, spec("add", "DLG-004, ADD-R8"), "The IPAM plugin's addresses (with interface indexes), routes and dns reach the plugin's result.", result_carried).since(Version::V0_3_0).kinds(INTERFACE),
-        check("delegation.error-carried", Level::Should, spec("delegated-plugins", "DLG-005, D-5"), "When the IPAM plugin fails ADD with code 11, the plugin fails with code 11 and calls the IPAM plugin's DEL.", error_carried).kinds(INTERFACE),
-        check("delegation.del-without-netns", Level::Should, spec("del", "DLG-007"), "With the namespace gone, DEL still reaches the IPAM plugin and succeeds.", del_without_netns).kinds(INTERFACE),
-        check("delegation.stderr", Level::Should, spec("delegated-plugins", "DLG-011, D-3"), "What the IPAM plugin writes to stderr shows in the plugin's stderr.", stderr_forwarded).since(Version::V1_0_0).kinds(INTERFACE),
+        row("delegation.add", Level::Must, spec("delegated-plugins", "DLG-001, DLG-002"), "ADD runs the IPAM plugin found in CNI_PATH once, with the same CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS and CNI_PATH.", add).must_since(Version::V1_0_0).kinds(INTERFACE),
+        row("delegation.same-config", Level::Should, spec("delegated-plugins", "DLG-003"), "The IPAM plugin receives the whole network config the plugin received.", same_config).kinds(INTERFACE),
+        row("delegation.every-verb", Level::Must, spec("delegated-plugins", "DLG-006, DLG-008 to DLG-010"), "CHECK, DEL, GC and STATUS reach the IPAM plugin too, where the version has them.", every_verb).since(Version::V0_4_0).must_since(Version::V1_0_0).kinds(INTERFACE),
+        row("delegation.missing-plugin", Level::Must, spec("delegated-plugins", "DLG-012"), "ADD fails with an error object when the IPAM plugin is not in CNI_PATH.", missing_plugin).kinds(INTERFACE),
+        row("delegation.result-carried", Level::Should, spec("add", "DLG-004, ADD-R8"), "The IPAM plugin's addresses (with interface indexes), routes and dns reach the plugin's result.", result_carried).since(Version::V0_3_0).kinds(INTERFACE),
+        row("delegation.error-carried", Level::Should, spec("delegated-plugins", "DLG-005, D-5"), "When the IPAM plugin fails ADD with code 11, the plugin fails with code 11 and calls the IPAM plugin's DEL.", error_carried).kinds(INTERFACE),
+        row("delegation.del-without-netns", Level::Should, spec("del", "DLG-007"), "With the namespace gone, DEL still reaches the IPAM plugin and succeeds.", del_without_netns).kinds(INTERFACE),
+        row("delegation.stderr", Level::Should, spec("delegated-plugins", "DLG-011, D-3"), "What the IPAM plugin writes to stderr shows in the plugin's stderr.", stderr_forwarded).since(Version::V1_0_0).kinds(INTERFACE),
     ]
 }
 

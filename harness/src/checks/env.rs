@@ -3,23 +3,23 @@
 
 use super::context::{Attached, Call};
 use super::outcome::{Judged, Unjudged, deviation, pass};
-use super::{Check, Cx, Level, check, conventions, not_yet, spec};
+use super::{Check, Cx, Level, conventions, not_yet, row, spec};
 use crate::spec::{ErrorCode, Verb, Version};
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("env.missing-container-id", Level::Must, spec("parameters", "ENV-001"), "ADD without CNI_CONTAINERID fails.", |c| missing(c, "CNI_CONTAINERID")).since(Version::V0_4_0).ipam_should(),
-        check("env.missing-netns", Level::Must, spec("parameters", "ENV-002"), "ADD without CNI_NETNS fails.", |c| missing(c, "CNI_NETNS")).ipam_should(),
-        check("env.missing-ifname", Level::Must, spec("parameters", "ENV-003"), "ADD without CNI_IFNAME fails.", |c| missing(c, "CNI_IFNAME")).ipam_should(),
-        check("env.missing-names-variable", Level::Should, spec("error-codes", "ENV-004"), "Missing variables are reported with code 4 and a message naming them.", missing_named).since(Version::V1_0_0),
-        check("env.check-missing", Level::Must, spec("check", "ENV-005"), "CHECK without CNI_CONTAINERID, CNI_NETNS or CNI_IFNAME fails.", check_missing).since(Version::V0_4_0),
-        check("env.del-missing", Level::Should, spec("del", "ENV-006"), "DEL without CNI_CONTAINERID or CNI_IFNAME fails with code 4.", del_missing).since(Version::V1_0_0),
-        check("env.unknown-command", Level::Must, spec("parameters", "ENV-008"), "An unknown CNI_COMMAND fails.", unknown_command),
-        check("env.unknown-command-code", Level::Should, spec("error-codes", "ENV-009"), "An unknown CNI_COMMAND fails with code 4.", unknown_command_code).since(Version::V1_0_0),
-        check("env.status-gc-without-attachment", Level::Must, spec("status", "ENV-012"), "STATUS and GC need no container variables.", status_gc_bare).since(Version::V1_1_0),
-        check("env.kubernetes-args", Level::Should, conventions("cni_args", "ENV-013"), "ADD works with the CNI_ARGS Kubernetes sends.", kubernetes_args),
-        check("env.extra-variables", Level::Should, spec("parameters", "ENV-015"), "Unrelated environment variables change nothing.", extra_variables),
+        row("env.missing-container-id", Level::Must, spec("parameters", "ENV-001"), "ADD without CNI_CONTAINERID fails.", |c| missing(c, "CNI_CONTAINERID")).since(Version::V0_4_0).ipam_should(),
+        row("env.missing-netns", Level::Must, spec("parameters", "ENV-002"), "ADD without CNI_NETNS fails.", |c| missing(c, "CNI_NETNS")).ipam_should(),
+        row("env.missing-ifname", Level::Must, spec("parameters", "ENV-003"), "ADD without CNI_IFNAME fails.", |c| missing(c, "CNI_IFNAME")).ipam_should(),
+        row("env.missing-names-variable", Level::Should, spec("error-codes", "ENV-004"), "Missing variables are reported with code 4 and a message naming them.", missing_named).since(Version::V1_0_0),
+        row("env.check-missing", Level::Must, spec("check", "ENV-005"), "CHECK without CNI_CONTAINERID, CNI_NETNS or CNI_IFNAME fails.", check_missing).since(Version::V0_4_0),
+        row("env.del-missing", Level::Should, spec("del", "ENV-006"), "DEL without CNI_CONTAINERID or CNI_IFNAME fails with code 4.", del_missing).since(Version::V1_0_0),
+        row("env.unknown-command", Level::Must, spec("parameters", "ENV-008"), "An unknown CNI_COMMAND fails.", unknown_command),
+        row("env.unknown-command-code", Level::Should, spec("error-codes", "ENV-009"), "An unknown CNI_COMMAND fails with code 4.", unknown_command_code).since(Version::V1_0_0),
+        row("env.status-gc-without-attachment", Level::Must, spec("status", "ENV-012"), "STATUS and GC need no container variables.", status_gc_bare).since(Version::V1_1_0),
+        row("env.kubernetes-args", Level::Should, conventions("cni_args", "ENV-013"), "ADD works with the CNI_ARGS Kubernetes sends.", kubernetes_args),
+        row("env.extra-variables", Level::Should, spec("parameters", "ENV-015"), "Unrelated environment variables change nothing.", extra_variables),
         not_yet("env.no-command", Level::May, spec("parameters", "ENV-010, ENV-011, ENV-014"), "Behaviour without CNI_COMMAND or CNI_PATH, or with unknown CNI_ARGS keys, is recorded.", "informational records, no verdict"),
     ]
 }

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::outcome::{Judged, Unjudged, blocked, deviation, pass};
-use super::{Check, Cx, Level, check, spec};
+use super::{Check, Cx, Level, row, spec};
 use crate::runtime::Step;
 use crate::schema::{self, Kind};
 use crate::spec::{ErrorCode, Verb, Version};
@@ -11,13 +11,13 @@ use crate::spec::{ErrorCode, Verb, Version};
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("error.object", Level::Should, spec("error", "ERR-001"), "A failing plugin prints an error object with an integer code and a msg on stdout.", object),
-        check("error.object-040", Level::Must, spec("result-types", "ERR-001, 0.4.0"), "At 0.4.0 the error object on stdout is a MUST.", object).since(Version::V0_4_0).until(Version::V0_4_0),
-        check("error.on-stdout", Level::Should, spec("error", "ERR-002"), "Errors are not only on stderr.", on_stdout),
-        check("error.cni-version", Level::Should, spec("error", "ERR-003"), "The error object carries the request's cniVersion.", cni_version),
-        check("error.reserved-codes", Level::Should, spec("error-codes", "ERR-004"), "Codes 1-99 are only the spec's own (1-7, 11, 50, 51).", reserved_codes),
-        check("error.reserved-codes-040", Level::Must, spec("error-codes", "ERR-004, 0.4.0"), "At 0.4.0 codes 1-99 must not be used other than as specified.", reserved_codes).since(Version::V0_4_0).until(Version::V0_4_0),
-        check("error.schema", Level::Should, spec("error", "the error object"), "Every error object matches the error schema.", error_schema),
+        row("error.object", Level::Should, spec("error", "ERR-001"), "A failing plugin prints an error object with an integer code and a msg on stdout.", object),
+        row("error.object-040", Level::Must, spec("result-types", "ERR-001, 0.4.0"), "At 0.4.0 the error object on stdout is a MUST.", object).since(Version::V0_4_0).until(Version::V0_4_0),
+        row("error.on-stdout", Level::Should, spec("error", "ERR-002"), "Errors are not only on stderr.", on_stdout),
+        row("error.cni-version", Level::Should, spec("error", "ERR-003"), "The error object carries the request's cniVersion.", cni_version),
+        row("error.reserved-codes", Level::Should, spec("error-codes", "ERR-004"), "Codes 1-99 are only the spec's own (1-7, 11, 50, 51).", reserved_codes),
+        row("error.reserved-codes-040", Level::Must, spec("error-codes", "ERR-004, 0.4.0"), "At 0.4.0 codes 1-99 must not be used other than as specified.", reserved_codes).since(Version::V0_4_0).until(Version::V0_4_0),
+        row("error.schema", Level::Should, spec("error", "the error object"), "Every error object matches the error schema.", error_schema),
     ]
 }
 

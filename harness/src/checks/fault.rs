@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use super::judge;
 use super::outcome::{Judged, deviation, pass};
-use super::{Check, Cx, Level, check, spec};
+use super::{Check, Cx, Level, row, spec};
 use crate::runtime::Exit;
 use crate::spec::Verb;
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("fault.kill-during-add", Level::Must, spec("lifecycle", "L-4"), "A plugin killed at random points of ADD, then DEL, leaves no link, no reservation and a store that still works.", kill_during_add).once(),
+        row("fault.kill-during-add", Level::Must, spec("lifecycle", "L-4"), "A plugin killed at random points of ADD, then DEL, leaves no link, no reservation and a store that still works.", kill_during_add).once(),
     ]
 }
 

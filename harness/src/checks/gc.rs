@@ -1,14 +1,14 @@
 //! GC (1.1.0): stale attachments are released, valid ones kept.
 
 use super::outcome::{Judged, Unjudged, deviation, pass};
-use super::{Check, Cx, Level, check, spec};
+use super::{Check, Cx, Level, row, spec};
 use crate::spec::{Verb, Version};
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("gc.releases-stale", Level::Must, spec("gc", "GC-003, GC-004"), "GC releases what cni.dev/valid-attachments does not name.", releases_stale).since(Version::V1_1_0),
-        check("gc.keeps-valid", Level::Must, spec("gc", "GC-003"), "GC naming every attachment releases nothing.", keeps_valid).since(Version::V1_1_0),
+        row("gc.releases-stale", Level::Must, spec("gc", "GC-003, GC-004"), "GC releases what cni.dev/valid-attachments does not name.", releases_stale).since(Version::V1_1_0),
+        row("gc.keeps-valid", Level::Must, spec("gc", "GC-003"), "GC naming every attachment releases nothing.", keeps_valid).since(Version::V1_1_0),
     ]
 }
 

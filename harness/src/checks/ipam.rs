@@ -6,16 +6,16 @@ use serde_json::json;
 use super::add::SUCCEEDS;
 use super::judge;
 use super::outcome::{Judged, deviation, pass};
-use super::{Check, Cx, IPAM, Level, check, conventions, spec};
+use super::{Check, Cx, IPAM, Level, conventions, row, spec};
 use crate::spec::Version;
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("ipam.release-reuse", Level::Must, spec("del", "IPM-002"), "In a one-address pool, ADD, DEL, then ADD for another container succeeds.", release_reuse).kinds(IPAM),
-        check("ipam.exhaustion", Level::Must, spec("add", "IPM-003"), "In a one-address pool, a second ADD fails with an error object and never hands out the first address again.", exhaustion).kinds(IPAM),
-        check("ipam.requested-ip", Level::Should, conventions("args-in-network-config", "IPM-004"), "An address asked for with args.cni.ips is handed out, and args wins over CNI_ARGS IP.", requested_ip).since(Version::V0_3_0).kinds(IPAM),
-        check("ipam.exhaust-release", Level::Must, spec("del", "IPM-002, IPM-003"), "A /29 fills up, the next ADD fails with an error object; after one DEL, ADD gets that address.", exhaust_release),
+        row("ipam.release-reuse", Level::Must, spec("del", "IPM-002"), "In a one-address pool, ADD, DEL, then ADD for another container succeeds.", release_reuse).kinds(IPAM),
+        row("ipam.exhaustion", Level::Must, spec("add", "IPM-003"), "In a one-address pool, a second ADD fails with an error object and never hands out the first address again.", exhaustion).kinds(IPAM),
+        row("ipam.requested-ip", Level::Should, conventions("args-in-network-config", "IPM-004"), "An address asked for with args.cni.ips is handed out, and args wins over CNI_ARGS IP.", requested_ip).since(Version::V0_3_0).kinds(IPAM),
+        row("ipam.exhaust-release", Level::Must, spec("del", "IPM-002, IPM-003"), "A /29 fills up, the next ADD fails with an error object; after one DEL, ADD gets that address.", exhaust_release),
     ]
 }
 

@@ -127,9 +127,9 @@ pub const ATTACHING: &[PluginKind] = &[PluginKind::Interface, PluginKind::Chaine
 pub const IPAM: &[PluginKind] = &[PluginKind::Ipam];
 pub const CHAINED: &[PluginKind] = &[PluginKind::Chained];
 
-/// A check at `level` for every version and kind; narrow it with the
-/// builder methods.
-pub fn check(
+/// A catalog row: a check at `level` for every version and kind; narrow
+/// it with the builder methods.
+pub fn row(
     id: &'static str,
     level: Level,
     clause: Clause,
@@ -160,7 +160,7 @@ pub fn not_yet(
 ) -> Check {
     Check {
         imp: Impl::NotYet(why),
-        ..check(id, level, clause, summary, |_| unreachable!("not run"))
+        ..row(id, level, clause, summary, |_| unreachable!("not run"))
     }
 }
 

@@ -30,19 +30,19 @@ pub enum Unjudged {
 /// A check's outcome: `?` turns harness errors into [`Unjudged::Harness`].
 pub type Judged = Result<Finding, Unjudged>;
 
-pub fn pass(msg: impl Into<String>) -> Judged {
+pub(super) fn pass(msg: impl Into<String>) -> Judged {
     Ok(Finding::Pass(msg.into()))
 }
 
-pub fn deviation(msg: impl Into<String>) -> Judged {
+pub(super) fn deviation(msg: impl Into<String>) -> Judged {
     Ok(Finding::Deviation(msg.into()))
 }
 
-pub fn not_applicable(why: impl Into<String>) -> Judged {
+pub(super) fn not_applicable(why: impl Into<String>) -> Judged {
     Err(Unjudged::NotApplicable(why.into()))
 }
 
-pub fn blocked(by: &'static str, why: impl Into<String>) -> Judged {
+pub(super) fn blocked(by: &'static str, why: impl Into<String>) -> Judged {
     Err(Unjudged::Blocked {
         by,
         why: why.into(),

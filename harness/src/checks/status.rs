@@ -2,15 +2,15 @@
 
 use super::add::SUCCEEDS;
 use super::outcome::{Judged, blocked, deviation, pass};
-use super::{Check, Cx, Level, check, spec};
+use super::{Check, Cx, Level, row, spec};
 use crate::runtime::Step;
 use crate::spec::{ErrorCode, Verb, Version};
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("status.usable", Level::Must, spec("status", "STA-001"), "STATUS succeeds, or fails with an error object, when nothing is wrong.", usable).since(Version::V1_1_0),
-        check("status.exhausted", Level::Should, spec("status", "STA-R2, STA-002"), "STATUS reports an exhausted pool with code 50 or 51.", exhausted).since(Version::V1_1_0),
+        row("status.usable", Level::Must, spec("status", "STA-001"), "STATUS succeeds, or fails with an error object, when nothing is wrong.", usable).since(Version::V1_1_0),
+        row("status.exhausted", Level::Should, spec("status", "STA-R2, STA-002"), "STATUS reports an exhausted pool with code 50 or 51.", exhausted).since(Version::V1_1_0),
     ]
 }
 

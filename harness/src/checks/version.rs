@@ -3,20 +3,20 @@
 use serde_json::{Value, json};
 
 use super::outcome::{Judged, deviation, pass};
-use super::{Check, Cx, Level, check, not_yet, spec};
+use super::{Check, Cx, Level, not_yet, row, spec};
 use crate::runtime::Step;
 use crate::spec::{ErrorCode, Verb, Version};
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        check("version.answers", Level::Must, spec("version", "VER-001, VER-005"), "VERSION exits 0 with one JSON object, with only CNI_COMMAND set and with libcni's dummy variables.", answers).since(Version::V0_2_0),
-        check("version.lists-supported", Level::Must, spec("version", "VER-002"), "The VERSION answer has a cniVersion string and a non-empty supportedVersions list of strings.", lists_supported).since(Version::V0_2_0),
-        check("version.known-versions", Level::Should, spec("version", "VER-003"), "Every supported version is a known spec version.", known_versions).since(Version::V0_2_0),
-        check("version.echoes-input", Level::Should, spec("version", "VER-004"), "VERSION answers with the cniVersion it was given.", echoes_input).since(Version::V1_0_0),
-        check("version.empty-stdin", Level::Should, spec("version", "VER-006"), "VERSION works with nothing on stdin, as older runtimes call it.", empty_stdin).since(Version::V0_2_0),
-        check("version.refuses-unknown", Level::Must, spec("version", "VER-010"), "ADD with cniVersion 9.9.9 fails.", refuses_unknown),
-        check("version.refuses-unknown-code", Level::Should, spec("error-codes", "VER-011"), "ADD with cniVersion 9.9.9 fails with code 1.", refuses_unknown_code),
+        row("version.answers", Level::Must, spec("version", "VER-001, VER-005"), "VERSION exits 0 with one JSON object, with only CNI_COMMAND set and with libcni's dummy variables.", answers).since(Version::V0_2_0),
+        row("version.lists-supported", Level::Must, spec("version", "VER-002"), "The VERSION answer has a cniVersion string and a non-empty supportedVersions list of strings.", lists_supported).since(Version::V0_2_0),
+        row("version.known-versions", Level::Should, spec("version", "VER-003"), "Every supported version is a known spec version.", known_versions).since(Version::V0_2_0),
+        row("version.echoes-input", Level::Should, spec("version", "VER-004"), "VERSION answers with the cniVersion it was given.", echoes_input).since(Version::V1_0_0),
+        row("version.empty-stdin", Level::Should, spec("version", "VER-006"), "VERSION works with nothing on stdin, as older runtimes call it.", empty_stdin).since(Version::V0_2_0),
+        row("version.refuses-unknown", Level::Must, spec("version", "VER-010"), "ADD with cniVersion 9.9.9 fails.", refuses_unknown),
+        row("version.refuses-unknown-code", Level::Should, spec("error-codes", "VER-011"), "ADD with cniVersion 9.9.9 fails with code 1.", refuses_unknown_code),
         not_yet("version.legacy-only", Level::May, spec("version", "VER-008"), "A plugin without VERSION is treated as 0.1.0-only.", "informational; no plugin in reach behaves so"),
     ]
 }

@@ -21,7 +21,7 @@ fn read(path: &str) -> Option<String> {
 }
 
 /// Prints one line per fact; fails only when no sandbox can be made.
-pub fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bool> {
+pub(crate) fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bool> {
     match privilege {
         Privilege::Root => line(true, "privileges: root", "sandboxes are made directly"),
         Privilege::Rootless { uid } => line(
@@ -162,7 +162,7 @@ fn plugins(sb: &Sandbox, dirs: &[PathBuf]) {
             }
             let single = Runtime::new(sb, vec![dir.to_path_buf()], Duration::from_secs(10));
             let versions = single
-                .version(name, "1.1.0")
+                .version(name, cni_conformance::spec::Version::NEWEST.as_str())
                 .ok()
                 .and_then(|s| s.outcome.json())
                 .and_then(|v| v.get("supportedVersions").cloned())
@@ -179,7 +179,7 @@ fn plugins(sb: &Sandbox, dirs: &[PathBuf]) {
 
 /// The folders searched for plugins by default: the reference plugins
 /// beside this binary, then the usual install locations.
-pub fn default_plugin_dirs() -> Vec<PathBuf> {
+pub(crate) fn default_plugin_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(here) = std::env::current_exe()
         .ok()

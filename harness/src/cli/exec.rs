@@ -15,7 +15,7 @@ use cni_conformance::schema::{self, Kind};
 use cni_conformance::spec::Verb;
 use serde_json::Value;
 
-pub struct ExecArgs {
+pub(crate) struct ExecArgs {
     pub verb: Verb,
     pub config: PathBuf,
     pub cni_path: Vec<PathBuf>,
@@ -136,7 +136,7 @@ fn ping_from_peer(sb: &Sandbox, master: &str, result: &Value) -> Result<()> {
     Ok(())
 }
 
-pub fn exec(args: ExecArgs) -> Result<bool> {
+pub(crate) fn exec(args: ExecArgs) -> Result<bool> {
     let bytes = std::fs::read(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;
     let net = NetworkConfig::parse(&bytes).context("loading the network configuration")?;

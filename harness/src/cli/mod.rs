@@ -9,8 +9,8 @@ macro_rules! out {
     }};
 }
 
-pub mod doctor;
-pub mod exec;
-pub mod run;
-pub mod validate;
-pub mod vectors;
+pub(crate) mod doctor;
+pub(crate) mod exec;
+pub(crate) mod run;
+pub(crate) mod validate;
+pub(crate) mod vectors;

@@ -6,13 +6,14 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use cni_conformance::checks::{self, Impl, Level};
-use cni_conformance::report::{self, CaseResult, PluginReport, Status};
+use cni_conformance::report;
 use cni_conformance::spec::Version;
 use cni_conformance::suite::{self, RunOptions};
+use cni_conformance::suite::{CaseResult, PluginReport, Status};
 use serde::Serialize;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Human,
     Json,
     Junit,
@@ -21,7 +22,7 @@ pub enum Format {
 /// Runs every plugin and writes the report, always; the verdict: true when
 /// no MUST check failed. Harness errors, plugins that could not be run and
 /// runs that prove nothing are errors (exit 2), after the report.
-pub fn run(
+pub(crate) fn run(
     plugins: &[PathBuf],
     opts: &RunOptions,
     format: Format,
@@ -119,7 +120,7 @@ struct Entry {
 }
 
 /// `list`: every check, implemented or not.
-pub fn list(as_json: bool) -> Result<bool> {
+pub(crate) fn list(as_json: bool) -> Result<bool> {
     let catalog = checks::catalog();
     if as_json {
         let items: Vec<Entry> = catalog

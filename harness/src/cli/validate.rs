@@ -8,7 +8,7 @@ use cni_conformance::schema::{self, Kind};
 use serde_json::Value;
 
 /// Exit 0 valid, 1 invalid; usage and I/O problems are errors (exit 2).
-pub fn validate(kind: Kind, version: Option<&str>, file: &Path) -> Result<bool> {
+pub(crate) fn validate(kind: Kind, version: Option<&str>, file: &Path) -> Result<bool> {
     let mut text = String::new();
     if file == Path::new("-") {
         std::io::stdin()
@@ -29,7 +29,7 @@ pub fn validate(kind: Kind, version: Option<&str>, file: &Path) -> Result<bool> 
     let version = version.map(str::to_string).unwrap_or_else(|| {
         doc.get("cniVersion")
             .and_then(Value::as_str)
-            .unwrap_or("0.1.0")
+            .unwrap_or(cni_conformance::spec::Version::V0_1_0.as_str())
             .to_string()
     });
     let name = schema::schema_name(kind, &version)?;

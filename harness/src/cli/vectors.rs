@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cni_conformance::vectors;
 
-pub fn vectors(
+pub(crate) fn vectors(
     plugin: Option<PathBuf>,
     dir: Option<PathBuf>,
     reference_dir: &Path,

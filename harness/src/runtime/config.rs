@@ -7,8 +7,10 @@ use crate::spec::Version;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("the network configuration is not a JSON object: {0}")]
-    NotJson(String),
+    #[error("the network configuration is not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("the network configuration is not a JSON object")]
+    NotObject,
     #[error("the network configuration has no {0}")]
     Missing(&'static str),
     #[error("plugins[{0}] is not an object with a \"type\"")]
@@ -50,11 +52,8 @@ fn truthy(v: Option<&Value>) -> bool {
 
 impl NetworkConfig {
     pub fn parse(bytes: &[u8]) -> Result<NetworkConfig, ConfigError> {
-        let v: Value =
-            serde_json::from_slice(bytes).map_err(|e| ConfigError::NotJson(e.to_string()))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| ConfigError::NotJson("not an object".into()))?;
+        let v: Value = serde_json::from_slice(bytes).map_err(ConfigError::NotJson)?;
+        let obj = v.as_object().ok_or(ConfigError::NotObject)?;
         let name = obj
             .get("name")
             .and_then(Value::as_str)
@@ -64,7 +63,7 @@ impl NetworkConfig {
         let cni_version = obj
             .get("cniVersion")
             .and_then(Value::as_str)
-            .unwrap_or("0.1.0")
+            .unwrap_or(Version::V0_1_0.as_str())
             .to_string();
         let (plugins, is_list) = match obj.get("plugins") {
             Some(Value::Array(list)) => {

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 
 /// The harness binary cargo built for these tests.
-pub fn harness() -> PathBuf {
+pub(crate) fn harness() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_cni-conformance"))
 }
 
 /// Our reference plugins are built beside the harness in the same target
 /// folder.
-pub fn reference_dir() -> PathBuf {
+pub(crate) fn reference_dir() -> PathBuf {
     let dir = harness().parent().unwrap().to_path_buf();
     assert!(
         dir.join("macvlan").is_file(),
@@ -22,14 +22,14 @@ pub fn reference_dir() -> PathBuf {
 }
 
 /// Whether this process is real root (not root of a user namespace).
-pub fn real_root() -> bool {
+pub(crate) fn real_root() -> bool {
     std::fs::read_to_string("/proc/self/uid_map")
         .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 /// The harness and the reference plugins copied where any user may run
 /// them.
-pub fn world_readable_kit() -> tempfile::TempDir {
+pub(crate) fn world_readable_kit() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     let kit = tempfile::TempDir::new().unwrap();
     let from = harness().parent().unwrap().to_path_buf();
@@ -64,7 +64,7 @@ exec \"$@\"";
 
 /// `program args` on a used host (see [`USED_HOST`]), as uid 65534 when
 /// `unprivileged` (real root only: a user namespace cannot switch users).
-pub fn on_a_used_host(
+pub(crate) fn on_a_used_host(
     program: &std::path::Path,
     args: &[&str],
     unprivileged: bool,

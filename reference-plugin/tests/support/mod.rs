@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 use nix::sched::{CloneFlags, setns, unshare};
 use serde_json::Value;
 
-pub const UPSTREAM_DIR: &str = "/usr/lib/cni";
+pub(crate) const UPSTREAM_DIR: &str = "/usr/lib/cni";
 
-pub fn ours(name: &str) -> PathBuf {
+pub(crate) fn ours(name: &str) -> PathBuf {
     PathBuf::from(match name {
         "host-local" => env!("CARGO_BIN_EXE_host-local"),
         "macvlan" => env!("CARGO_BIN_EXE_macvlan"),
@@ -23,12 +23,12 @@ pub fn ours(name: &str) -> PathBuf {
 }
 
 /// The folder holding our binaries, for `CNI_PATH`.
-pub fn ours_dir() -> PathBuf {
+pub(crate) fn ours_dir() -> PathBuf {
     ours("host-local").parent().unwrap().to_path_buf()
 }
 
 /// An upstream plugin; a missing one fails the test with the fix.
-pub fn upstream(name: &str) -> PathBuf {
+pub(crate) fn upstream(name: &str) -> PathBuf {
     let p = Path::new(UPSTREAM_DIR).join(name);
     assert!(
         p.is_file(),
@@ -39,7 +39,7 @@ pub fn upstream(name: &str) -> PathBuf {
 }
 
 /// One plugin invocation, built like a runtime builds it.
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     bin: PathBuf,
     env: Vec<(String, String)>,
     stdin: Stdin,
@@ -53,7 +53,7 @@ enum Stdin {
 }
 
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub status: i32,
     pub stdout: String,
     pub stderr: String,
@@ -61,7 +61,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// Asserts success; the parsed stdout, or `Null` when it is empty.
-    pub fn ok(&self) -> Value {
+    pub(crate) fn ok(&self) -> Value {
         assert_eq!(self.status, 0, "plugin failed: {self:#?}");
         if self.stdout.trim().is_empty() {
             Value::Null
@@ -72,7 +72,7 @@ impl Outcome {
     }
 
     /// Asserts failure with one well-formed error object on stdout.
-    pub fn err(&self) -> Value {
+    pub(crate) fn err(&self) -> Value {
         assert_ne!(self.status, 0, "plugin succeeded but should not: {self:#?}");
         let v: Value = serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON error object ({e}): {self:#?}"));
@@ -84,7 +84,7 @@ impl Outcome {
     }
 
     /// Asserts failure with `code` and returns the message.
-    pub fn err_code(&self, code: u64) -> String {
+    pub(crate) fn err_code(&self, code: u64) -> String {
         let v = self.err();
         assert_eq!(v["code"], code, "unexpected error: {v}");
         v["msg"].as_str().unwrap().to_string()
@@ -93,7 +93,7 @@ impl Outcome {
 
 /// ADD/DEL/CHECK for container `c1`, interface `eth0`, with a namespace
 /// path that host-local never opens.
-pub fn call<'a>(bin: impl AsRef<Path>, command: &str, conf: &Value) -> Call<'a> {
+pub(crate) fn call<'a>(bin: impl AsRef<Path>, command: &str, conf: &Value) -> Call<'a> {
     Call {
         bin: bin.as_ref().to_path_buf(),
         env: vec![
@@ -110,34 +110,34 @@ pub fn call<'a>(bin: impl AsRef<Path>, command: &str, conf: &Value) -> Call<'a> 
 }
 
 impl<'a> Call<'a> {
-    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+    pub(crate) fn env(mut self, key: &str, value: impl Into<String>) -> Self {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.into(), value.into()));
         self
     }
 
-    pub fn unset(mut self, key: &str) -> Self {
+    pub(crate) fn unset(mut self, key: &str) -> Self {
         self.env.retain(|(k, _)| k != key);
         self
     }
 
-    pub fn id(self, id: &str) -> Self {
+    pub(crate) fn id(self, id: &str) -> Self {
         self.env("CNI_CONTAINERID", id)
     }
 
-    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.stdin = Stdin::Bytes(bytes.into());
         self
     }
 
     /// Standard input that fails to read (a directory).
-    pub fn unreadable_stdin(mut self) -> Self {
+    pub(crate) fn unreadable_stdin(mut self) -> Self {
         self.stdin = Stdin::Unreadable;
         self
     }
 
     /// Runs the plugin inside `ns`, as a runtime runs it in its own.
-    pub fn in_netns(mut self, ns: &'a Netns) -> Self {
+    pub(crate) fn in_netns(mut self, ns: &'a Netns) -> Self {
         self.netns = Some(ns);
         self
     }
@@ -145,12 +145,12 @@ impl<'a> Call<'a> {
     /// Runs the plugin (and whatever it executes) in a private mount
     /// namespace where `dir` stands in for `/var/lib`, so plugins writing to
     /// their default state paths (`/var/lib/cni/...`) touch only `dir`.
-    pub fn var_lib(mut self, dir: &Path) -> Self {
+    pub(crate) fn var_lib(mut self, dir: &Path) -> Self {
         self.var_lib = Some(dir.to_path_buf());
         self
     }
 
-    pub fn run(self) -> Outcome {
+    pub(crate) fn run(self) -> Outcome {
         let mut cmd = match self.netns {
             Some(ns) => ns.command(&self.bin),
             None => Command::new(&self.bin),
@@ -224,12 +224,12 @@ fn private_var_lib(cmd: &mut Command, dir: &Path) {
 
 /// A process parked in a namespace, so `/proc/<pid>/ns/net` names it (the
 /// way runtimes often pass `CNI_NETNS`). Killed on drop.
-pub struct Holder {
+pub(crate) struct Holder {
     child: std::process::Child,
 }
 
 impl Holder {
-    pub fn netns_path(&self) -> String {
+    pub(crate) fn netns_path(&self) -> String {
         format!("/proc/{}/ns/net", self.child.id())
     }
 }
@@ -243,12 +243,12 @@ impl Drop for Holder {
 
 /// A network namespace that lives as long as this value (an open handle;
 /// nothing is mounted, so nothing can be left behind).
-pub struct Netns {
+pub(crate) struct Netns {
     handle: File,
 }
 
 impl Netns {
-    pub fn new() -> Netns {
+    pub(crate) fn new() -> Netns {
         // unshare moves only the calling thread, so use a thread of its own.
         let handle = std::thread::spawn(|| {
             unshare(CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| {
@@ -262,7 +262,7 @@ impl Netns {
     }
 
     /// A path to the namespace, usable as `CNI_NETNS` while this lives.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         format!(
             "/proc/{}/fd/{}",
             std::process::id(),
@@ -271,7 +271,7 @@ impl Netns {
     }
 
     /// A command that starts inside this namespace.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    pub(crate) fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
         let fd = self.handle.as_raw_fd();
         // SAFETY: setns is async-signal-safe and the fd stays open in the
@@ -286,7 +286,7 @@ impl Netns {
     }
 
     /// Runs `ip ARGS` inside the namespace; panics with its stderr on failure.
-    pub fn ip(&self, args: &[&str]) -> String {
+    pub(crate) fn ip(&self, args: &[&str]) -> String {
         let out = self
             .command("ip")
             .args(args)
@@ -302,7 +302,7 @@ impl Netns {
     }
 
     /// A process living in this namespace until dropped.
-    pub fn holder(&self) -> Holder {
+    pub(crate) fn holder(&self) -> Holder {
         let child = self
             .command("sleep")
             .arg("infinity")
@@ -314,7 +314,7 @@ impl Netns {
     }
 
     /// Runs a program inside the namespace; its success and output.
-    pub fn exec(&self, program: &str, args: &[&str]) -> (bool, String) {
+    pub(crate) fn exec(&self, program: &str, args: &[&str]) -> (bool, String) {
         let out = self
             .command(program)
             .args(args)
@@ -330,7 +330,7 @@ impl Netns {
 
     /// Links, addresses and routes, as text: equal snapshots mean nothing
     /// changed.
-    pub fn snapshot(&self) -> String {
+    pub(crate) fn snapshot(&self) -> String {
         [
             self.ip(&["-o", "link", "show"]),
             self.ip(&["-o", "addr", "show"]),
@@ -341,7 +341,7 @@ impl Netns {
     }
 
     /// `ip -j ARGS`, parsed.
-    pub fn ip_json(&self, args: &[&str]) -> Value {
+    pub(crate) fn ip_json(&self, args: &[&str]) -> Value {
         let mut full = vec!["-j"];
         full.extend_from_slice(args);
         serde_json::from_str(&self.ip(&full)).unwrap()
