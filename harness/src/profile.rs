@@ -64,6 +64,8 @@ struct ProfileFile {
     preceding: Option<String>,
     #[serde(default)]
     bookkeeping: Vec<String>,
+    #[serde(default)]
+    shared: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +86,11 @@ pub struct Profile {
     /// attachment's, and may stay after DEL (file-name patterns, `*` a
     /// wildcard).
     pub bookkeeping: Vec<String>,
+    /// Kernel state the network keeps once made, not an attachment's (a
+    /// bridge, its address, forwarding sysctls): patterns over what a
+    /// snapshot calls it (`link cni-conf0`, `sysctl net/ipv4/ip_forward`,
+    /// `address * on cni-conf0`), `*` a wildcard.
+    pub shared: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +135,9 @@ pub struct Fill {
     pub master: String,
     pub subnet: Ipv4Network,
     pub data_dir: String,
+    /// Tells networks of one case apart (`0`, `1`): for resources a
+    /// profile names per network, such as a bridge.
+    pub net: String,
 }
 
 impl Fill {
@@ -137,6 +147,7 @@ impl Fill {
             master: "eth0".into(),
             subnet: "10.88.0.0/24".parse().expect("a valid subnet"),
             data_dir: "/var/lib/cni/conformance".into(),
+            net: "0".into(),
         }
     }
 
@@ -150,8 +161,9 @@ impl Fill {
         self.subnet.nth(n).expect("the host is in the subnet")
     }
 
-    fn placeholders(&self) -> [(&'static str, String); 5] {
+    fn placeholders(&self) -> [(&'static str, String); 6] {
         [
+            ("{{net}}", self.net.clone()),
             ("{{type}}", self.plugin_type.clone()),
             ("{{master}}", self.master.clone()),
             ("{{subnet}}", self.subnet.to_string()),
@@ -176,14 +188,25 @@ pub fn built_in_names() -> String {
     BUILT_IN.map(|(n, _)| n).join(", ")
 }
 
-/// `*` matches any run of characters; nothing else is special.
+/// `*` matches any run of characters (any number of them); nothing else
+/// is special.
 fn matches(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for p in middle {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
         }
     }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// Whether any string in `v` contains `needle`.
@@ -270,7 +293,14 @@ impl Profile {
             config,
             preceding,
             bookkeeping: p.bookkeeping,
+            shared: p.shared,
         })
+    }
+
+    /// Whether a kernel object (as a snapshot names it) is the network's
+    /// shared state.
+    pub fn is_shared(&self, object: &str) -> bool {
+        self.shared.iter().any(|p| matches(p, object))
     }
 
     /// Whether a state file (its last path component) is bookkeeping.
@@ -357,6 +387,11 @@ mod tests {
             hl.is_bookkeeping("cni/networks/n/last_reserved_ip.0") && hl.is_bookkeeping("x/lock")
         );
         assert!(!hl.is_bookkeeping("cni/networks/n/10.88.0.2"));
+        let br = Profile::built_in("bridge").unwrap();
+        assert!(br.is_shared("address 10.88.0.1/24 on cni-conf0"));
+        assert!(br.is_shared("sysctl net/ipv4/conf/cni-conf0/forwarding"));
+        assert!(!br.is_shared("link veth1234"));
+        assert!(matches("a*b*c", "axxbyyc") && !matches("a*b*c", "axxc") && matches("*", ""));
     }
 
     #[test]

@@ -11,7 +11,8 @@ use crate::suite::{CaseResult, PluginReport, Status, Summary};
 
 /// Bumped when a field changes meaning or goes; new fields are additions.
 /// 2: statuses not-applicable, blocked and error replace skip.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: levels per version with INFO, status note, quote and basis.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The JSON report.
 #[derive(Debug, Serialize)]
@@ -49,7 +50,7 @@ pub fn line(r: &CaseResult) -> String {
         Status::NotApplicable | Status::Blocked | Status::Error => {
             format!("({})", r.reason.as_deref().unwrap_or_default())
         }
-        Status::Fail | Status::Warn => r.message.chars().take(160).collect(),
+        Status::Fail | Status::Warn | Status::Note => r.message.chars().take(160).collect(),
     };
     format!(
         "{:7} {:<40} {:<6} {:<6} {tail}",
@@ -87,10 +88,11 @@ pub fn human(reports: &[PluginReport]) -> String {
             let sum = Summary::of(rep.results.iter().filter(|r| r.category == cat));
             let _ = writeln!(
                 s,
-                "   {cat:<12} {:>3} passed {:>3} failed {:>3} warned {:>3} n/a {:>3} blocked{}",
+                "   {cat:<12} {:>3} passed {:>3} failed {:>3} warned {:>3} noted {:>3} n/a {:>3} blocked{}",
                 sum.passed,
                 sum.failed,
                 sum.warned,
+                sum.noted,
                 sum.not_applicable,
                 sum.blocked,
                 if sum.errors > 0 {
@@ -103,16 +105,22 @@ pub fn human(reports: &[PluginReport]) -> String {
         for r in rep
             .results
             .iter()
-            .filter(|r| matches!(r.status, Status::Fail | Status::Warn))
+            .filter(|r| matches!(r.status, Status::Fail | Status::Warn | Status::Note))
         {
             let _ = writeln!(
                 s,
-                "\n{} {} [{}] {} ({})",
+                "\n{} {} [{}] {} {}{}: \"{}\"",
                 r.status.word(),
                 r.id,
                 r.version,
                 r.level,
-                r.clause
+                r.clause,
+                if r.basis == crate::checks::Basis::Derived {
+                    " (derived)"
+                } else {
+                    ""
+                },
+                r.quote
             );
             let _ = writeln!(s, "   expected: {}\n   happened: {}", r.summary, r.message);
             for e in &r.evidence {
@@ -148,8 +156,8 @@ pub fn human(reports: &[PluginReport]) -> String {
     let all = Summary::of(reports.iter().flat_map(|r| &r.results));
     let _ = writeln!(
         s,
-        "\n{} warned, {} not applicable, {} blocked (each with its reason above or in --format json)",
-        all.warned, all.not_applicable, all.blocked
+        "\n{} warned, {} noted, {} not applicable, {} blocked (each with its reason above or in --format json)",
+        all.warned, all.noted, all.not_applicable, all.blocked
     );
     if all.errors > 0 {
         let _ = writeln!(s, "{} harness errors", all.errors);
@@ -168,7 +176,7 @@ pub fn junit(reports: &[PluginReport]) -> Result<String, quick_junit::SerializeE
         let mut suite = TestSuite::new(rep.plugin.clone());
         for r in &rep.results {
             let status = match r.status {
-                Status::Pass | Status::Warn => TestCaseStatus::success(),
+                Status::Pass | Status::Warn | Status::Note => TestCaseStatus::success(),
                 Status::Fail => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     s.set_message(r.message.clone());
@@ -189,8 +197,15 @@ pub fn junit(reports: &[PluginReport]) -> Result<String, quick_junit::SerializeE
             let mut case = TestCase::new(format!("{} [{}]", r.id, r.version), status);
             case.set_classname(r.category.clone());
             case.set_time(std::time::Duration::from_millis(r.duration_ms));
-            if r.status == Status::Warn {
-                case.set_system_out(format!("WARN ({} {}): {}", r.level, r.clause, r.message));
+            if matches!(r.status, Status::Warn | Status::Note) {
+                case.set_system_out(format!(
+                    "{} ({} {} \"{}\"): {}",
+                    r.status.word().to_uppercase(),
+                    r.level,
+                    r.clause,
+                    r.quote,
+                    r.message
+                ));
             }
             suite.add_test_case(case);
         }

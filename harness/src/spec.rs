@@ -123,6 +123,13 @@ impl VersionRange {
     }
 }
 
+/// As people write it: `0.4.0`, `0.3.0-0.4.0`, `1.0.0+`.
+impl serde::Serialize for VersionRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for VersionRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.since, self.until) {
@@ -238,6 +245,25 @@ impl ErrorCode {
             ErrorCode::NotAvailable => 50,
             ErrorCode::LimitedConnectivity => 51,
         }
+    }
+
+    /// The version whose text first defines the code.
+    pub fn since(self) -> Version {
+        match self {
+            ErrorCode::IncompatibleVersion => Version::V0_1_0,
+            ErrorCode::UnsupportedField => Version::V0_2_0,
+            ErrorCode::UnknownContainer | ErrorCode::TryAgainLater => Version::V0_4_0,
+            ErrorCode::InvalidEnvironment
+            | ErrorCode::Io
+            | ErrorCode::Decoding
+            | ErrorCode::InvalidConfig => Version::V1_0_0,
+            ErrorCode::NotAvailable | ErrorCode::LimitedConnectivity => Version::V1_1_0,
+        }
+    }
+
+    /// Whether `code` is one the text of `version` defines.
+    pub fn known_at(code: u64, version: Version) -> bool {
+        ErrorCode::of(code).is_some_and(|c| c.since() <= version)
     }
 
     /// Whether `code` means this.

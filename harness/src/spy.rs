@@ -1,12 +1,13 @@
 //! The spy plugin: the harness binary started under the name `cni-spy`
 //! (a symlink in a sandbox's plugin folder). It records every invocation it
-//! receives (verb, `CNI_*` environment, stdin) as one JSON line in the file
-//! named by `CNI_SPY_LOG`, and behaves as a well-mannered chained plugin:
+//! receives (verb, `CNI_*` environment, stdin, its exit status) as one JSON
+//! line in the file named by `CNI_SPY_LOG`, and behaves as a well-mannered chained plugin:
 //! ADD passes `prevResult` through, the other verbs print nothing. Options:
 //! `spyFailOn` (a list of verbs) makes it fail those verbs with code 100;
 //! `spyFailCode` is the code it fails with; `spyStderr` is written to stderr;
 //! `spyResult` is what ADD answers instead (an IPAM result, when the spy
-//! stands in as a delegated IPAM plugin: then its options sit in `ipam`).
+//! stands in as a delegated IPAM plugin: then its options sit in `ipam`);
+//! `spyHangOn` (verbs) makes it never answer, once it has recorded the call.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -38,23 +39,6 @@ pub fn main() -> ExitCode {
         .filter(|(k, _)| k.starts_with("CNI_"))
         .map(|(k, v)| (k, json!(v)))
         .collect();
-    let record = json!({
-        "command": command,
-        "env": env,
-        "stdin": config.clone().unwrap_or_else(|| json!(String::from_utf8_lossy(&stdin))),
-    });
-    if let Ok(path) = std::env::var("CNI_SPY_LOG") {
-        // One write per record: appends of a line are not interleaved.
-        let line = format!("{record}\n");
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
-        if let Err(e) = written {
-            eprintln!("cni-spy: cannot record to {path}: {e}");
-        }
-    }
     let version = config
         .as_ref()
         .and_then(|c| c.get("cniVersion")?.as_str())
@@ -70,39 +54,69 @@ pub fn main() -> ExitCode {
     let fail_on = option("spyFailOn")
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
-    if let Some(text) = option("spyStderr").and_then(|v| v.as_str().map(str::to_string)) {
-        eprintln!("{text}");
-    }
-    if fail_on.iter().any(|v| v.as_str() == Some(command.as_str())) {
+    let (code, answer) = if fail_on.iter().any(|v| v.as_str() == Some(command.as_str())) {
         let code = option("spyFailCode")
             .and_then(|c| c.as_u64())
             .unwrap_or(100);
-        println!(
-            "{}",
-            json!({"cniVersion": version, "code": code, "msg": format!("cni-spy fails {command} as configured")})
-        );
-        return ExitCode::from(1);
-    }
-    match command.as_str() {
-        "VERSION" => println!(
-            "{}",
-            json!({"cniVersion": version, "supportedVersions": crate::spec::Version::ALL})
-        ),
-        "ADD" => {
-            let given = option("spyResult")
-                .or_else(|| config.as_ref().and_then(|c| c.get("prevResult").cloned()));
-            let out = match given {
-                Some(mut r) => {
-                    r["cniVersion"] = json!(version);
-                    r
-                }
-                None => json!({"cniVersion": version, "dns": {}}),
-            };
-            println!("{out}");
+        let msg = format!("cni-spy fails {command} as configured");
+        (
+            1,
+            Some(json!({"cniVersion": version, "code": code, "msg": msg})),
+        )
+    } else {
+        let answer = match command.as_str() {
+            "VERSION" => {
+                Some(json!({"cniVersion": version, "supportedVersions": crate::spec::Version::ALL}))
+            }
+            "ADD" => {
+                let given = option("spyResult")
+                    .or_else(|| config.as_ref().and_then(|c| c.get("prevResult").cloned()));
+                Some(match given {
+                    Some(mut r) => {
+                        r["cniVersion"] = json!(version);
+                        r
+                    }
+                    None => json!({"cniVersion": version, "dns": {}}),
+                })
+            }
+            _ => None,
+        };
+        (0, answer)
+    };
+    let record = json!({
+        "command": command,
+        "env": env,
+        "stdin": config.clone().unwrap_or_else(|| json!(String::from_utf8_lossy(&stdin))),
+        "exit": code,
+    });
+    if let Ok(path) = std::env::var("CNI_SPY_LOG") {
+        // One write per record: appends of a line are not interleaved.
+        let line = format!("{record}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("cni-spy: cannot record to {path}: {e}");
         }
-        _ => {}
     }
-    ExitCode::SUCCESS
+    if let Some(text) = option("spyStderr").and_then(|v| v.as_str().map(str::to_string)) {
+        eprintln!("{text}");
+    }
+    // Holds its caller at a known point until the harness kills it.
+    let hang = option("spyHangOn")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    if hang.iter().any(|v| v.as_str() == Some(command.as_str())) {
+        loop {
+            std::thread::park();
+        }
+    }
+    if let Some(a) = answer {
+        println!("{a}");
+    }
+    ExitCode::from(code)
 }
 
 /// The records of a spy log, in order.

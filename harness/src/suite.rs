@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::checks::{self, CaseError, Check, Cx, Finding, Level, Unjudged};
+use crate::checks::{self, Basis, CaseError, Check, Cx, Finding, Level, Rule, Unjudged};
 use crate::profile::{Fill, PluginKind, Profile, ProfileError};
 use crate::runtime::{NetworkConfig, Runtime};
 use crate::sandbox::{Sandbox, SandboxError, SandboxOptions};
-use crate::spec::{Version, VersionRange};
+use crate::spec::Version;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -39,8 +39,10 @@ pub enum Status {
     Pass,
     /// A MUST deviation.
     Fail,
-    /// A SHOULD or MAY deviation.
+    /// A SHOULD deviation.
     Warn,
+    /// A MAY or INFO deviation: shown, never in the exit status.
+    Note,
     NotApplicable,
     /// Something it builds on failed; `blockedBy` names the check.
     Blocked,
@@ -54,6 +56,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "FAIL",
             Status::Warn => "warn",
+            Status::Note => "note",
             Status::NotApplicable => "n/a",
             Status::Blocked => "blocked",
             Status::Error => "ERROR",
@@ -77,7 +80,10 @@ pub struct CaseResult {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
+    /// Where the rule is written at this version, and the sentence.
     pub clause: String,
+    pub quote: String,
+    pub basis: Basis,
     pub summary: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
@@ -105,6 +111,7 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub warned: usize,
+    pub noted: usize,
     pub not_applicable: usize,
     pub blocked: usize,
     pub errors: usize,
@@ -118,6 +125,7 @@ impl Summary {
                 Status::Pass => &mut s.passed,
                 Status::Fail => &mut s.failed,
                 Status::Warn => &mut s.warned,
+                Status::Note => &mut s.noted,
                 Status::NotApplicable => &mut s.not_applicable,
                 Status::Blocked => &mut s.blocked,
                 Status::Error => &mut s.errors,
@@ -221,12 +229,13 @@ fn preflight(
 /// The result of one case, from what the check returned.
 fn outcome(
     check: &Check,
+    rule: &Rule,
     cx: &Cx,
     judged: checks::Judged,
     deferred: Vec<CaseError>,
     started: Instant,
 ) -> CaseResult {
-    let level = check.level_for(cx.version, cx.kind());
+    let level = rule.level;
     let mut blocked_by = None;
     let (status, message, reason) = match (judged, deferred.into_iter().next()) {
         // A clean-up the harness failed taints whatever the check found.
@@ -234,8 +243,11 @@ fn outcome(
             (Status::Error, "not run".into(), Some(error_chain(&e)))
         }
         (Ok(Finding::Pass(m)), None) => (Status::Pass, m, None),
-        (Ok(Finding::Deviation(m)), None) if level == Level::Must => (Status::Fail, m, None),
-        (Ok(Finding::Deviation(m)), None) => (Status::Warn, m, None),
+        (Ok(Finding::Deviation(m)), None) => match level {
+            Level::Must => (Status::Fail, m, None),
+            Level::Should => (Status::Warn, m, None),
+            Level::May | Level::Info => (Status::Note, m, None),
+        },
         (Err(Unjudged::NotApplicable(why)), None) => {
             (Status::NotApplicable, "not run".into(), Some(why))
         }
@@ -259,7 +271,9 @@ fn outcome(
         message,
         reason,
         blocked_by,
-        clause: check.clause.to_string(),
+        clause: rule.clause.clone(),
+        quote: rule.quote.clone(),
+        basis: rule.basis,
         summary: check.summary.into(),
         evidence: if status == Status::Pass {
             Vec::new()
@@ -277,11 +291,6 @@ fn cases(
     kind: PluginKind,
     filter: Option<&str>,
 ) -> Vec<(usize, Version)> {
-    // Chained plugins need a list.
-    let lists = VersionRange {
-        since: Version::V0_3_0,
-        until: Version::NEWEST,
-    };
     let mut queue = Vec::new();
     for (i, check) in catalog.iter().enumerate() {
         if check.run().is_none() || filter.is_some_and(|f| !check.id.contains(f)) {
@@ -290,8 +299,9 @@ fn cases(
         let applicable: Vec<Version> = versions
             .iter()
             .copied()
+            // Chained plugins need a list.
             .filter(|v| {
-                check.applies(*v, kind) && (kind != PluginKind::Chained || lists.contains(*v))
+                check.rule(*v, kind).is_some() && (kind != PluginKind::Chained || v.has_lists())
             })
             .collect();
         // Costly checks whose subject does not vary by version run once.
@@ -368,6 +378,9 @@ pub fn run_plugin(
                     };
                     let check = &catalog[i];
                     let run = check.run().expect("queued checks run");
+                    let rule = check
+                        .rule(version, profile.kind)
+                        .expect("queued cases have a rule");
                     let cx = Cx::new(
                         &plugin_type,
                         profile.clone(),
@@ -378,7 +391,7 @@ pub fn run_plugin(
                     );
                     let started = Instant::now();
                     let judged = run(&cx);
-                    let r = outcome(check, &cx, judged, cx.take_deferred(), started);
+                    let r = outcome(check, rule, &cx, judged, cx.take_deferred(), started);
                     progress(&r);
                     results.lock().expect("results").push((i, r));
                 }

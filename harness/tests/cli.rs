@@ -356,7 +356,7 @@ fn runs_that_select_nothing_exit_2_with_the_reason() {
                 "--plugin",
                 "/usr/lib/cni/static",
                 "--filter",
-                "leak.after-failed-add",
+                "ipam.exhaustion",
                 "--versions",
                 "1.0.0",
             ],

@@ -82,8 +82,16 @@ fn the_reference_plugins_pass_every_check_as_root_and_rootless_on_a_used_host() 
         assert_eq!(report["summary"]["failed"], 0);
         let results = report["results"].as_array().unwrap();
         assert!(results.len() > 400, "only {} results", results.len());
+        // Every case passes, but those that do not apply (the reference
+        // plugins never answer code 2; host-local delegates no IPAM).
         for r in results {
-            assert_eq!(r["status"], "pass", "unprivileged: {unprivileged}: {r}");
+            let na = r["status"] == "not-applicable"
+                && ["error.code-2-names-field", "fault.kill-during-add"]
+                    .contains(&r["id"].as_str().unwrap());
+            assert!(
+                r["status"] == "pass" || na,
+                "unprivileged: {unprivileged}: {r}"
+            );
         }
         // The summary reaches stdout (the CI log) too.
         assert!(
@@ -128,11 +136,14 @@ fn junit_and_list_outputs() {
         .unwrap();
     let items: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     let items = items.as_array().unwrap();
-    assert!(
-        items
-            .iter()
-            .any(|c| c["id"] == "del.idempotent" && c["level"] == "MUST")
-    );
+    assert!(items.iter().any(|c| {
+        c["id"] == "del.idempotent"
+            && c["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["level"] == "MUST")
+    }));
     assert!(
         items
             .iter()
@@ -181,30 +192,29 @@ fn upstream_plugins_complete_with_their_known_deviations() {
             })
             .collect()
     };
-    // Each is a real upstream deviation, listed in the README. Whether a
-    // kill lands inside upstream's unprotected windows varies from run to
-    // run, so the fault check may or may not be among them.
+    // Each is a real upstream deviation under a MUST of its version's
+    // text, listed in the README.
     let known: std::collections::BTreeSet<String> = [
+        "macvlan add.keeps-prev-result-interface",
         "macvlan check.tolerates-additions",
-        "macvlan fault.kill-during-add",
-        "host-local fault.kill-during-add",
+        "macvlan error.cni-version",
+        "macvlan error.reserved-codes",
+        "host-local error.cni-version",
+        "host-local error.reserved-codes",
     ]
     .map(String::from)
     .into();
-    let failing = with("fail");
+    assert_eq!(with("fail"), known);
+    for r in results.iter().filter(|r| r["status"] == "fail") {
+        assert_eq!(r["level"], "MUST", "{r}");
+        assert!(r["quote"].as_str().is_some_and(|q| q.len() > 10), "{r}");
+    }
+    // The link upstream macvlan leaks when IPAM fails: a note (no sentence
+    // asks a plugin to roll back by itself).
     assert!(
-        failing.contains("macvlan check.tolerates-additions"),
-        "{failing:?}"
-    );
-    assert!(
-        failing.is_subset(&known),
-        "unexpected upstream failures: {failing:?}"
-    );
-    // The link upstream macvlan leaks when IPAM fails.
-    assert!(
-        with("warn").contains("macvlan add.rollback"),
+        with("note").contains("macvlan add.rollback"),
         "{:?}",
-        with("warn")
+        with("note")
     );
 }
 

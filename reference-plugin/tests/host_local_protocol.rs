@@ -233,7 +233,9 @@ fn code_7_names_the_field(#[case] mut c: Value, #[case] field: &str) {
     if let Some(ipam) = c.get_mut("ipam") {
         ipam["dataDir"] = json!(dir.path());
     }
-    let msg = call(hl(), "ADD", &c).run().err_code(7);
+    // Code 7 is defined from 1.0.0; before, the plugin answers 120 + 7.
+    let want = if c["cniVersion"] == "1.0.0" { 7 } else { 127 };
+    let msg = call(hl(), "ADD", &c).run().err_code(want);
     assert!(msg.contains(field), "{msg}");
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -306,4 +308,19 @@ fn errors_carry_the_config_version_and_go_to_stdout_only() {
         "exactly one document: {}",
         out.stdout
     );
+}
+
+/// Codes 1-99 "must not be used other than as specified here": a code the
+/// requested version does not define yet becomes 120 + the code.
+#[test]
+fn well_known_codes_follow_the_requested_version() {
+    let dir = TempDir::new().unwrap();
+    for (version, want) in [("0.4.0", 124), ("1.0.0", 4), ("0.1.0", 124)] {
+        let mut c = conf(version, dir.path());
+        c["cniVersion"] = json!(version);
+        call(hl(), "ADD", &c)
+            .unset("CNI_IFNAME")
+            .run()
+            .err_code(want);
+    }
 }

@@ -7,21 +7,22 @@ use serde_json::{Value, json};
 use super::add::SUCCEEDS;
 use super::context::Attached;
 use super::judge;
-use super::outcome::{Judged, Unjudged, blocked, deviation, pass};
-use super::{Check, Cx, INTERFACE, Level, row, spec};
+use super::outcome::{Judged, Unjudged, blocked, deviation, not_applicable, pass};
+use super::{Check, Cx, INTERFACE, IPAM, row};
 use crate::runtime::Step;
-use crate::spec::{ErrorCode, Verb, Version};
+use crate::spec::{ErrorCode, Verb};
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        row("check.passes-after-add", Level::Must, spec("check", "CHK-001"), "CHECK right after ADD, with its result as prevResult, succeeds.", passes).since(Version::V0_4_0),
-        row("check.no-output", Level::Should, spec("check", "CHK-002"), "A successful CHECK prints nothing.", silent).since(Version::V0_4_0),
-        row("check.consults-prev-result", Level::Must, spec("check", "CHK-R1"), "CHECK fails when prevResult puts an address on CNI_IFNAME that the link lacks.", consults_prev_result).since(Version::V0_4_0).kinds(INTERFACE),
-        row("check.detects-missing-link", Level::Should, spec("check", "CHK-003"), "CHECK fails once the interface is gone.", missing_link).since(Version::V0_4_0).kinds(INTERFACE),
-        row("check.detects-missing-address", Level::Should, spec("check", "CHK-004"), "CHECK fails once a reported address is gone.", missing_address).since(Version::V0_4_0).kinds(INTERFACE),
-        row("check.tolerates-additions", Level::Must, spec("check", "CHK-005"), "CHECK succeeds when later plugins added routes, interfaces and addresses.", tolerates).since(Version::V0_4_0),
-        row("check.refused-before-040", Level::May, spec("check", "CHK-006"), "CHECK with a config older than 0.4.0 fails with code 1.", refused_before_040).until(Version::V0_3_1),
+        row("check.passes-after-add", "CHK-001", "CHECK right after ADD, with its result as prevResult, succeeds.", passes),
+        row("check.no-output", "CHK-002", "A successful CHECK prints nothing.", silent),
+        row("check.consults-prev-result", "CHK-R1", "CHECK fails when prevResult puts an address on CNI_IFNAME that the link lacks.", consults_prev_result).kinds(INTERFACE),
+        row("check.detects-missing-link", "CHK-003", "CHECK fails once the interface is gone.", missing_link).kinds(INTERFACE),
+        row("check.detects-missing-address", "CHK-004", "CHECK fails once a reported address is gone.", missing_address).kinds(INTERFACE),
+        row("check.detects-missing-reservation", "CHK-R3", "An IPAM plugin's CHECK fails once the state it keeps for the attachment (its reservation) is gone.", missing_reservation).kinds(IPAM),
+        row("check.tolerates-additions", "CHK-005", "CHECK succeeds when later plugins added routes, interfaces and addresses.", tolerates),
+        row("check.refused-before-040", "CHK-006", "CHECK with a config older than 0.4.0 fails with code 1.", refused_before_040),
     ]
 }
 
@@ -63,9 +64,10 @@ fn silent(cx: &Cx) -> Judged {
 
 /// CHECK must fail: a verdict on the answer.
 fn must_fail(step: &Step, what: &str) -> Judged {
+    // The error object is error.object's to judge.
     match (step.outcome.success(), step.outcome.error()) {
         (true, _) => deviation(format!("CHECK succeeded although {what}")),
-        (false, None) => deviation("CHECK failed without an error object"),
+        (false, None) => pass("CHECK failed (without an error object: see error.object)"),
         (false, Some(e)) => pass(format!("CHECK failed with code {}", e.code)),
     }
 }
@@ -143,14 +145,40 @@ fn tolerates(cx: &Cx) -> Judged {
     let w = cx.world()?;
     let a = w.add(&w.att())?;
     let mut prev = a.require(SUCCEEDS)?.clone();
-    // What later plugins may add: a route in the container, and an
-    // unrelated interface with its own address and route in prevResult.
+    // What later plugins may add, made for real: a route in the container,
+    // and another interface with its own address and route, which
+    // prevResult then lists as a later plugin's result would.
     w.set_up(0, &["route", "add", "blackhole", "198.51.100.0/24"])?;
+    for args in [
+        &[
+            "link", "add", "later0", "type", "veth", "peer", "name", "later0p",
+        ][..],
+        &["link", "set", "later0p", "up"],
+        &["link", "set", "later0", "up"],
+        &["addr", "add", "192.0.2.99/24", "dev", "later0"],
+        &[
+            "route",
+            "add",
+            "203.0.113.0/24",
+            "via",
+            "192.0.2.1",
+            "dev",
+            "later0",
+        ],
+    ] {
+        w.set_up(0, args)?;
+    }
+    let mac = w
+        .kernel(0, Parts::LINKS)?
+        .link("later0")
+        .and_then(|l| l.mac.clone())
+        .unwrap_or_default();
     // Only list-shaped results can carry another interface.
     if cx.version.has_lists() {
         let mut interfaces = prev["interfaces"].as_array().cloned().unwrap_or_default();
         let idx = interfaces.len();
-        interfaces.push(json!({"name": "hostdummy0", "mac": "c2:00:00:00:00:aa"}));
+        let sandbox = a.att.netns.clone();
+        interfaces.push(json!({"name": "later0", "mac": mac, "sandbox": sandbox}));
         prev["interfaces"] = Value::Array(interfaces);
         let mut ip = json!({"address": "192.0.2.99/24", "interface": idx});
         if cx.version.has_ip_version_field() {
@@ -194,4 +222,30 @@ fn refused_before_040(cx: &Cx) -> Judged {
             }
         )),
     }
+}
+
+fn missing_reservation(cx: &Cx) -> Judged {
+    let w = cx.world()?;
+    let before = w.snapshot()?;
+    let a = w.add(&w.att())?;
+    let result = a.require(SUCCEEDS)?.clone();
+    let files = w.new_state_files(&before, &w.snapshot()?);
+    if files.is_empty() {
+        return not_applicable("the plugin keeps no state file of its own for the attachment");
+    }
+    let mut removed = Vec::new();
+    for (folder, path) in &files {
+        let file = w
+            .state_file(folder, path)
+            .ok_or_else(|| super::CaseError::Unexpected(format!("no state folder {folder}")))?;
+        std::fs::remove_file(&file).map_err(|source| super::CaseError::Io {
+            what: format!("remove {}", file.display()),
+            source,
+        })?;
+        removed.push(format!("{folder}/{path}"));
+    }
+    must_fail(
+        &check_with(&a, &result)?,
+        &format!("{} is gone", removed.join(", ")),
+    )
 }

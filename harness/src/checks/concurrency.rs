@@ -8,15 +8,15 @@ use serde_json::Value;
 use super::context::World;
 use super::judge;
 use super::outcome::{Judged, Unjudged, deviation, pass};
-use super::{Check, Cx, Level, row, spec};
+use super::{Check, Cx, row};
 use crate::runtime::{Attachment, Step};
 use crate::spec::Verb;
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        row("concurrency.parallel-add", Level::Must, spec("lifecycle", "L-2, CON-001 to CON-003"), "100 parallel ADDs in separate containers all succeed with distinct addresses; 100 parallel DELs release everything.", parallel_add).once(),
-        row("concurrency.small-range", Level::Must, spec("lifecycle", "L-2"), "With fewer addresses than parallel ADDs, the excess fails cleanly with error objects and no address is handed out twice.", small_range).once(),
+        row("concurrency.parallel-add", "L-2, CON-001 to CON-003", "100 parallel ADDs in separate containers all succeed with distinct addresses; 100 parallel DELs release everything.", parallel_add).once(),
+        row("concurrency.small-range", "L-2", "With fewer addresses than parallel ADDs, the excess fails cleanly with error objects and no address is handed out twice.", small_range).once(),
     ]
 }
 
@@ -128,11 +128,10 @@ fn small_range(cx: &Cx) -> Judged {
         ))
     } else if addresses.len() == N {
         deviation(format!("a /28 handed out {N} addresses"))
-    } else if unclean > 0 {
-        deviation(format!("{unclean} failed ADDs printed no error object"))
     } else {
+        // Error objects are error.object's to judge; they are counted here.
         pass(format!(
-            "{} ADDs succeeded with distinct addresses, {} failed cleanly",
+            "{} ADDs succeeded with distinct addresses, {} failed ({unclean} without an error object)",
             addresses.len(),
             N - addresses.len()
         ))

@@ -340,6 +340,7 @@ impl<'c> World<'c> {
             stdin: None,
             edits: Vec::new(),
             timeout: None,
+            kill_when: None,
         }
     }
 
@@ -420,6 +421,37 @@ impl<'c> World<'c> {
         Ok(())
     }
 
+    /// The state files (not folders, not the profile's bookkeeping) that
+    /// appeared between two snapshots: what an ADD keeps for its attachment.
+    pub fn new_state_files(&self, before: &Snapshot, after: &Snapshot) -> Vec<(String, String)> {
+        crate::snapshot::diff(before, after)
+            .into_iter()
+            .filter(|c| c.kind == crate::snapshot::ChangeKind::Added)
+            .filter_map(|c| match (c.scope, c.object) {
+                (
+                    crate::snapshot::Scope::State(folder),
+                    crate::snapshot::Object::File { path, entry },
+                ) if entry != crate::snapshot::FileEntry::Directory
+                    && !self.cx.profile.is_bookkeeping(&path) =>
+                {
+                    Some((folder, path))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Where a state file (a state folder as plugins see it, and a path
+    /// in it) lives on the harness's side.
+    pub fn state_file(&self, folder: &str, path: &str) -> Option<PathBuf> {
+        let label = crate::snapshot::Scope::state_label(Path::new(folder));
+        self.sb
+            .state_layers()
+            .into_iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, dir)| dir.join(path))
+    }
+
     /// What the spy recorded, in order (empty without a spy log).
     pub fn spy_records(&self) -> Vec<Value> {
         self.spy_log
@@ -482,9 +514,16 @@ pub struct Call<'w, 'c> {
     stdin: Option<Vec<u8>>,
     edits: Vec<(String, Option<String>)>,
     timeout: Option<Duration>,
+    kill_when: Option<&'w (dyn Fn() -> bool + Sync)>,
 }
 
-impl Call<'_, '_> {
+impl<'w> Call<'w, '_> {
+    /// Kills the plugin's process group as soon as `when` holds.
+    pub fn kill_when(mut self, when: &'w (dyn Fn() -> bool + Sync)) -> Self {
+        self.kill_when = Some(when);
+        self
+    }
+
     /// Kills the plugin's process group after `d` instead of the run's
     /// timeout.
     pub fn kill_after(mut self, d: Duration) -> Self {
@@ -539,7 +578,7 @@ impl Call<'_, '_> {
             Some(b) => b.clone(),
             None => serde_json::to_vec(&self.request).expect("values serialise"),
         };
-        let step = rt.invoke_raw(&self.w.cx.plugin, self.verb, &stdin, env)?;
+        let step = rt.invoke_killed(&self.w.cx.plugin, self.verb, &stdin, env, self.kill_when)?;
         self.w.cx.note(&step);
         Ok(step)
     }

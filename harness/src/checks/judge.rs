@@ -11,16 +11,43 @@ use crate::snapshot::{self, Change, FileEntry, NetnsSnapshot, Object, Scope, Sna
 
 /// Everything an attachment left behind between two snapshots: kernel
 /// objects and state files, except neighbours (learnt from traffic),
-/// folders and the profile's bookkeeping files.
+/// folders, and the network's shared state and bookkeeping files the
+/// profile names (which may stay).
 pub fn leaks(profile: &Profile, before: &Snapshot, after: &Snapshot) -> Vec<Change> {
     snapshot::diff(before, after)
         .into_iter()
-        .filter(|c| match &c.object {
-            Object::Neighbour { .. } => false,
-            Object::File { path, entry } => {
-                *entry != FileEntry::Directory && !profile.is_bookkeeping(path)
-            }
-            _ => true,
+        .filter(|c| !is_shared(profile, c))
+        .collect()
+}
+
+/// Whether a change is the network's (shared state, bookkeeping, folders)
+/// or traffic's (neighbours), not an attachment's.
+pub fn is_shared(profile: &Profile, c: &Change) -> bool {
+    match &c.object {
+        Object::Neighbour { .. } => true,
+        Object::File { path, entry } => {
+            *entry == FileEntry::Directory || profile.is_bookkeeping(path)
+        }
+        other => profile.is_shared(&other.to_string()),
+    }
+}
+
+/// What an attachment leaves behind after its DEL while another one of
+/// the network stays: the changes from `before` (no attachment) to
+/// `after` (only the other one), less the other's own (`others`, what its
+/// ADD changed) and the network's shared state.
+pub fn own_leaks(
+    profile: &Profile,
+    before: &Snapshot,
+    after: &Snapshot,
+    others: &[Change],
+) -> Vec<Change> {
+    leaks(profile, before, after)
+        .into_iter()
+        .filter(|c| {
+            !others
+                .iter()
+                .any(|o| o.scope == c.scope && o.object == c.object)
         })
         .collect()
 }

@@ -1,21 +1,24 @@
-//! Leaks: after the last DEL, nothing of an attachment remains.
+//! Leaks: DEL takes away what the attachment made; what the network keeps
+//! for all its attachments (a bridge, forwarding, IPAM bookkeeping) may
+//! stay, and is reported, not judged.
 
 use super::add::{SUCCEEDS, failed_add};
 use super::judge;
-use super::outcome::{Judged, Unjudged, deviation, pass};
-use super::{Check, Cx, Level, row, spec};
-use crate::snapshot::Snapshot;
+use super::outcome::{Judged, Unjudged, deviation, not_applicable, pass};
+use super::{Check, Cx, row};
+use crate::snapshot::{Change, ChangeKind, Snapshot};
 
 #[rustfmt::skip]
 pub(super) fn checks() -> Vec<Check> {
     vec![
-        row("leak.after-del", Level::Must, spec("del", "DEL-R1"), "After ADD and DEL nothing of the attachment remains: no link, address, route or state file (bookkeeping the profile names aside).", after_del),
-        row("leak.after-failed-add", Level::Must, spec("lifecycle", "L-4"), "After an ADD that fails on an exhausted pool, and the runtime's DEL, nothing of it remains.", after_failed_add),
+        row("leak.after-del", "DEL-R1", "Two attachments of one network; after DEL of one, nothing of it remains (no link, address, route or state file of its own) and the other's are untouched; the network's shared state may stay.", after_del),
+        row("leak.after-failed-add", "L-4", "After an ADD that fails on an exhausted pool, and the runtime's DEL, nothing of it remains.", after_failed_add),
+        row("leak.shared-state", "DEL-R1", "What the network itself still holds after its last attachment's DEL (a bridge, forwarding, bookkeeping aside), reported.", shared_state),
     ]
 }
 
 /// A finding on what was left.
-pub(super) fn judged(left: &[crate::snapshot::Change], ok: &str) -> Judged {
+pub(super) fn judged(left: &[Change], ok: &str) -> Judged {
     if left.is_empty() {
         pass(ok)
     } else {
@@ -38,21 +41,126 @@ pub(super) fn around_add_and_del(cx: &Cx) -> Result<(Snapshot, Snapshot), Unjudg
     Ok((before, w.snapshot()?))
 }
 
+/// Two attachments of the network: snapshots with none, with both, with
+/// the second only (after DEL of the first), and with none again, and
+/// what the second's ADD changed.
+struct TwoAttachments {
+    none: Snapshot,
+    second_only: Snapshot,
+    at_end: Snapshot,
+    second: Vec<Change>,
+    both: Snapshot,
+}
+
+fn two_attachments(cx: &Cx) -> Result<TwoAttachments, Unjudged> {
+    let w = cx.world_with(super::context::Spec {
+        containers: 2,
+        ..Default::default()
+    })?;
+    let none = w.snapshot()?;
+    let first = w.add(&w.attachment(0, "c1", "eth0"))?;
+    first.require(SUCCEEDS)?;
+    let one = w.snapshot()?;
+    let second = w.add(&w.attachment(1, "c2", "eth0"))?;
+    second.require(SUCCEEDS)?;
+    let both = w.snapshot()?;
+    if !first.del()?.succeeded() {
+        return Err(Unjudged::Blocked {
+            by: "del.succeeds",
+            why: "DEL failed".into(),
+        });
+    }
+    let second_only = w.snapshot()?;
+    if !second.del()?.succeeded() {
+        return Err(Unjudged::Blocked {
+            by: "del.succeeds",
+            why: "DEL failed".into(),
+        });
+    }
+    Ok(TwoAttachments {
+        second: crate::snapshot::diff(&one, &both),
+        none,
+        second_only,
+        at_end: w.snapshot()?,
+        both,
+    })
+}
+
 fn after_del(cx: &Cx) -> Judged {
-    let (before, after) = around_add_and_del(cx)?;
+    let t = two_attachments(cx)?;
+    let left = judge::own_leaks(&cx.profile, &t.none, &t.second_only, &t.second);
+    // The other attachment's own state, as its ADD made it, must hold.
+    let touched: Vec<Change> = crate::snapshot::diff(&t.both, &t.second_only)
+        .into_iter()
+        .filter(|c| {
+            c.kind != ChangeKind::Added
+                && t.second
+                    .iter()
+                    .any(|o| o.scope == c.scope && o.object == c.object)
+                && !judge::is_shared(&cx.profile, c)
+        })
+        .collect();
+    if !touched.is_empty() {
+        return deviation(format!(
+            "DEL of one attachment changed the other's: {}",
+            judge::lines(&touched)
+        ));
+    }
     judged(
-        &judge::leaks(&cx.profile, &before, &after),
-        "nothing left behind",
+        &left,
+        "nothing of the deleted attachment remains; the other's is untouched",
     )
 }
 
+/// After a failed ADD and the runtime's DEL, nothing of the attachment
+/// stays: when the pool is exhausted, and when a plugin after it in the
+/// list fails ADD.
 fn after_failed_add(cx: &Cx) -> Judged {
-    let f = failed_add(cx)?;
-    if !f.failed {
-        return deviation("ADD succeeded in an exhausted pool");
+    let mut judged_any = false;
+    let mut left = Vec::new();
+    match failed_add(cx) {
+        Ok(f) if f.failed => {
+            judged_any = true;
+            left.extend(judge::leaks(&cx.profile, &f.before, &f.after_del));
+        }
+        Ok(_) | Err(Unjudged::NotApplicable(_)) => {}
+        Err(e) => return Err(e),
     }
+    match super::chain::spy_world(cx) {
+        Ok(w) => {
+            let before = w.snapshot()?;
+            let a = w.add_to(&super::chain::failing_after(&w), &w.att())?;
+            if !a.succeeded() {
+                judged_any = true;
+                a.del()?;
+                left.extend(judge::leaks(&cx.profile, &before, &w.snapshot()?));
+            }
+        }
+        Err(Unjudged::NotApplicable(_)) => {}
+        Err(e) => return Err(e),
+    }
+    if !judged_any {
+        return not_applicable(
+            "no ADD could be made to fail: no pool to exhaust, no spy to fail after it",
+        );
+    }
+    judged(&left, "nothing left after the failed ADDs and their DEL")
+}
+
+fn shared_state(cx: &Cx) -> Judged {
+    let t = two_attachments(cx)?;
+    let left: Vec<Change> = crate::snapshot::diff(&t.none, &t.at_end)
+        .into_iter()
+        .filter(|c| match &c.object {
+            crate::snapshot::Object::Neighbour { .. } => false,
+            crate::snapshot::Object::File { path, entry } => {
+                *entry != crate::snapshot::FileEntry::Directory && !cx.profile.is_bookkeeping(path)
+            }
+            _ => true,
+        })
+        .collect();
     judged(
-        &judge::leaks(&cx.profile, &f.before, &f.after_del),
-        "nothing left after DEL",
+        &left,
+        "after the last DEL the network holds nothing it did not hold before",
     )
 }

@@ -25,72 +25,17 @@ mod ipam;
 pub mod judge;
 mod leak;
 mod outcome;
+pub mod rules;
 mod say;
 mod status;
 mod version;
 
-use std::fmt;
-
 pub use context::Cx;
 pub use outcome::{CaseError, Finding, Judged, Unjudged};
+pub use rules::{Basis, Level, Rule};
 
 use crate::profile::PluginKind;
-use crate::spec::{Version, VersionRange};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Level {
-    #[serde(rename = "MUST")]
-    Must,
-    #[serde(rename = "SHOULD")]
-    Should,
-    #[serde(rename = "MAY")]
-    May,
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Level::Must => "MUST",
-            Level::Should => "SHOULD",
-            Level::May => "MAY",
-        })
-    }
-}
-
-/// Where a check's rule is written: a section of SPEC.md (or
-/// CONVENTIONS.md) and the checklist assertions it derives from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clause {
-    pub doc: &'static str,
-    /// The section's anchor (`add`, `check`, `lifecycle`).
-    pub section: &'static str,
-    /// The checklist's assertion IDs (`ADD-011`, `L-2, CON-001`).
-    pub refs: &'static str,
-}
-
-/// `SPEC.md#section (refs)`.
-pub const fn spec(section: &'static str, refs: &'static str) -> Clause {
-    Clause {
-        doc: "SPEC.md",
-        section,
-        refs,
-    }
-}
-
-/// `CONVENTIONS.md#section (refs)`.
-pub const fn conventions(section: &'static str, refs: &'static str) -> Clause {
-    Clause {
-        doc: "CONVENTIONS.md",
-        section,
-        refs,
-    }
-}
-
-impl fmt::Display for Clause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{} ({})", self.doc, self.section, self.refs)
-    }
-}
+use crate::spec::Version;
 
 pub type CheckFn = fn(&Cx) -> Judged;
 
@@ -103,18 +48,12 @@ pub enum Impl {
 
 pub struct Check {
     pub id: &'static str,
-    pub level: Level,
-    /// Before this version the requirement is only a SHOULD (the spec
-    /// tightened it later); `None` when the level holds in every version.
-    pub must_since: Option<Version>,
-    pub clause: Clause,
-    pub versions: VersionRange,
+    /// The checklist's assertion IDs it derives from (`ADD-011`).
+    pub refs: &'static str,
+    /// The plugin kinds it can judge; its rules may narrow them.
     pub kinds: &'static [PluginKind],
     pub summary: &'static str,
     pub imp: Impl,
-    /// For IPAM plugins the requirement is only a SHOULD (they are not
-    /// called by runtimes directly).
-    pub ipam_should: bool,
     /// Run in the newest applicable version only (costly checks whose
     /// subject does not change with the version).
     pub once: bool,
@@ -127,25 +66,15 @@ pub const ATTACHING: &[PluginKind] = &[PluginKind::Interface, PluginKind::Chaine
 pub const IPAM: &[PluginKind] = &[PluginKind::Ipam];
 pub const CHAINED: &[PluginKind] = &[PluginKind::Chained];
 
-/// A catalog row: a check at `level` for every version and kind; narrow
-/// it with the builder methods.
-pub fn row(
-    id: &'static str,
-    level: Level,
-    clause: Clause,
-    summary: &'static str,
-    run: CheckFn,
-) -> Check {
+/// A catalog row: a check for every kind; its rules (`catalog/*.toml`)
+/// say at which versions and levels.
+pub fn row(id: &'static str, refs: &'static str, summary: &'static str, run: CheckFn) -> Check {
     Check {
         id,
-        level,
-        must_since: None,
-        clause,
-        versions: VersionRange::ALL,
+        refs,
         kinds: ALL_KINDS,
         summary,
         imp: Impl::Run(run),
-        ipam_should: false,
         once: false,
     }
 }
@@ -153,40 +82,19 @@ pub fn row(
 /// A documented check that is not implemented yet, and why.
 pub fn not_yet(
     id: &'static str,
-    level: Level,
-    clause: Clause,
+    refs: &'static str,
     summary: &'static str,
     why: &'static str,
 ) -> Check {
     Check {
         imp: Impl::NotYet(why),
-        ..row(id, level, clause, summary, |_| unreachable!("not run"))
+        ..row(id, refs, summary, |_| unreachable!("not run"))
     }
 }
 
 impl Check {
-    pub fn since(mut self, v: Version) -> Check {
-        self.versions.since = v;
-        self
-    }
-
-    pub fn until(mut self, v: Version) -> Check {
-        self.versions.until = v;
-        self
-    }
-
     pub fn kinds(mut self, k: &'static [PluginKind]) -> Check {
         self.kinds = k;
-        self
-    }
-
-    pub fn must_since(mut self, v: Version) -> Check {
-        self.must_since = Some(v);
-        self
-    }
-
-    pub fn ipam_should(mut self) -> Check {
-        self.ipam_should = true;
         self
     }
 
@@ -208,18 +116,18 @@ impl Check {
         self.id.split('.').next().unwrap_or(self.id)
     }
 
-    /// Whether the check runs for this version and kind.
-    pub fn applies(&self, version: Version, kind: PluginKind) -> bool {
-        self.versions.contains(version) && self.kinds.contains(&kind)
+    /// Its rules, in version order.
+    pub fn rules(&self) -> Vec<&'static Rule> {
+        rules::of(self.id)
     }
 
-    /// The level in force for `version` and `kind`.
-    pub fn level_for(&self, version: Version, kind: PluginKind) -> Level {
-        match self.must_since {
-            Some(since) if version < since => Level::Should,
-            _ if self.ipam_should && kind == PluginKind::Ipam => Level::Should,
-            _ => self.level,
+    /// The rule in force for this version and kind; the check applies
+    /// exactly where there is one.
+    pub fn rule(&self, version: Version, kind: PluginKind) -> Option<&'static Rule> {
+        if !self.kinds.contains(&kind) {
+            return None;
         }
+        rules::at(self.id, version, kind)
     }
 }
 
@@ -275,12 +183,7 @@ mod tests {
                 "{}",
                 c.id
             );
-            assert!(
-                !c.summary.is_empty() && !c.clause.refs.is_empty(),
-                "{}",
-                c.id
-            );
-            assert!(c.versions.since <= c.versions.until, "{}", c.id);
+            assert!(!c.summary.is_empty() && !c.refs.is_empty(), "{}", c.id);
         }
         // Categories come in blocks, one module each, in catalog order.
         let mut seen: Vec<&str> = Vec::new();
@@ -289,6 +192,47 @@ mod tests {
                 assert!(!seen.contains(&c.category()), "{} out of its block", c.id);
                 seen.push(c.category());
             }
+        }
+    }
+
+    /// Every implemented check has, for every version and kind it applies
+    /// to, exactly one rule with a level, a clause and a quote; every rule
+    /// names a check that exists.
+    #[test]
+    fn every_implemented_check_has_a_level_clause_and_quote_wherever_it_applies() {
+        let all = catalog();
+        for r in rules::all() {
+            let check = all.iter().find(|c| c.id == r.check);
+            assert!(check.is_some(), "a rule for an unknown check {}", r.check);
+            assert!(
+                check.is_some_and(|c| c.run().is_some()),
+                "a rule for {}, which is not implemented",
+                r.check
+            );
+            assert!(
+                !r.quote.trim().is_empty() && !r.clause.trim().is_empty(),
+                "{r:?}"
+            );
+            assert!(
+                r.clause.starts_with("SPEC.md") || r.clause.starts_with("CONVENTIONS.md"),
+                "{r:?}"
+            );
+        }
+        for c in all.iter().filter(|c| c.run().is_some()) {
+            let mut applies = false;
+            for v in Version::ALL {
+                for k in c.kinds {
+                    let covering: Vec<&Rule> =
+                        c.rules().into_iter().filter(|r| r.covers(v, *k)).collect();
+                    assert!(
+                        covering.len() <= 1,
+                        "{} has overlapping rules at {v} for {k}",
+                        c.id
+                    );
+                    applies |= !covering.is_empty();
+                }
+            }
+            assert!(applies, "{} has no rule: it never applies", c.id);
         }
     }
 }

@@ -68,8 +68,17 @@ pub enum CaseError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot {what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("a parallel call panicked")]
     Panicked,
+    /// What the harness's own runtime must do did not happen.
+    #[error("the harness's runtime went wrong: {0}")]
+    Unexpected(String),
     #[error("cleaning up after the check")]
     CleanUp(#[source] Box<CaseError>),
 }

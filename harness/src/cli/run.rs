@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
-use cni_conformance::checks::{self, Impl, Level};
+use cni_conformance::checks::{self, Basis, Impl, Level, Rule};
 use cni_conformance::report;
-use cni_conformance::spec::Version;
 use cni_conformance::suite::{self, RunOptions};
 use cni_conformance::suite::{CaseResult, PluginReport, Status};
 use serde::Serialize;
@@ -108,18 +107,16 @@ pub(crate) fn run(
 #[serde(rename_all = "camelCase")]
 struct Entry {
     id: &'static str,
-    level: Level,
-    must_since: Option<Version>,
-    clause: String,
-    since: Version,
-    until: Option<Version>,
+    refs: &'static str,
     kinds: Vec<String>,
     summary: &'static str,
     implemented: bool,
     not_yet: Option<&'static str>,
+    /// By version range: level, clause, quote.
+    rules: Vec<&'static Rule>,
 }
 
-/// `list`: every check, implemented or not.
+/// `list`: every check, implemented or not, with its rules by version.
 pub(crate) fn list(as_json: bool) -> Result<bool> {
     let catalog = checks::catalog();
     if as_json {
@@ -127,11 +124,7 @@ pub(crate) fn list(as_json: bool) -> Result<bool> {
             .iter()
             .map(|c| Entry {
                 id: c.id,
-                level: c.level,
-                must_since: c.must_since,
-                clause: c.clause.to_string(),
-                since: c.versions.since,
-                until: (c.versions.until != Version::NEWEST).then_some(c.versions.until),
+                refs: c.refs,
                 kinds: c.kinds.iter().map(ToString::to_string).collect(),
                 summary: c.summary,
                 implemented: c.run().is_some(),
@@ -139,26 +132,38 @@ pub(crate) fn list(as_json: bool) -> Result<bool> {
                     Impl::NotYet(why) => Some(why),
                     Impl::Run(_) => None,
                 },
+                rules: c.rules(),
             })
             .collect();
         out!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(true);
     }
     for c in &catalog {
-        let level = match (c.level, c.must_since) {
-            (Level::Must, Some(v)) => format!("MUST {v}+"),
-            (l, _) => l.to_string(),
-        };
-        out!(
-            "{:<36} {:<11} {:<12} {}",
-            c.id,
-            level,
-            c.versions.to_string(),
-            c.summary
-        );
-        out!("{:<36} {}", "", c.clause);
+        out!("{:<40} {} ({})", c.id, c.summary, c.refs);
         if let Impl::NotYet(why) = c.imp {
-            out!("{:<36} not yet implemented: {why}", "");
+            out!("    not yet implemented: {why}");
+        }
+        for r in c.rules() {
+            let kinds = r
+                .kinds
+                .as_ref()
+                .map(|k| {
+                    let names: Vec<String> = k.iter().map(ToString::to_string).collect();
+                    format!(" [{}]", names.join(", "))
+                })
+                .unwrap_or_default();
+            let derived = if r.basis == Basis::Derived {
+                " derived"
+            } else {
+                ""
+            };
+            out!(
+                "    {:<12} {:<6}{kinds}{derived} {}: \"{}\"",
+                r.versions.to_string(),
+                r.level,
+                r.clause,
+                r.quote
+            );
         }
     }
     let implemented = catalog.iter().filter(|c| c.run().is_some()).count();

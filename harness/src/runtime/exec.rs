@@ -100,15 +100,26 @@ impl Outcome {
     }
 }
 
+/// When the harness kills a plugin before it ends by itself.
+#[derive(Clone, Copy)]
+pub struct Kill<'a> {
+    /// At this deadline, however far it got.
+    pub after: Duration,
+    /// As soon as this holds (it is asked every few milliseconds): for a
+    /// plugin held at a known point, such as waiting for a delegate that
+    /// never answers.
+    pub when: Option<&'a (dyn Fn() -> bool + Sync)>,
+}
+
 /// Runs `cmd` (already placed in its namespaces, in its own process group)
-/// with `env` only, feeding `stdin` and closing it. At `timeout` the whole
-/// process group is killed.
+/// with `env` only, feeding `stdin` and closing it. The whole process group
+/// is killed as `kill` says.
 pub fn run(
     mut cmd: Command,
     plugin: &Path,
     env: &[(String, String)],
     stdin: &[u8],
-    timeout: Duration,
+    kill: Kill<'_>,
 ) -> Result<Outcome, ExecError> {
     cmd.env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -162,12 +173,21 @@ pub fn run(
             let _ = tx.send(child.wait());
         })
         .map_err(thread_err)?;
-    let (status, timed_out) = match rx.recv_timeout(timeout) {
-        Ok(s) => (s, false),
-        Err(_) => {
-            // The plugin leads its process group: kill it and its children.
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
-            (rx.recv().expect("the waiter always answers"), true)
+    let deadline = start + kill.after;
+    let (status, timed_out) = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let wait = match kill.when {
+            Some(_) => left.min(Duration::from_millis(2)),
+            None => left,
+        };
+        match rx.recv_timeout(wait) {
+            Ok(s) => break (s, false),
+            Err(_) if Instant::now() >= deadline || kill.when.is_some_and(|f| f()) => {
+                // The plugin leads its process group: kill it and its children.
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+                break (rx.recv().expect("the waiter always answers"), true);
+            }
+            Err(_) => {}
         }
     };
     let duration = start.elapsed();

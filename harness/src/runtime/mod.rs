@@ -124,14 +124,24 @@ impl<'a> Runtime<'a> {
         stdin: &[u8],
         env: Vec<(String, String)>,
     ) -> Result<Step, exec::ExecError> {
+        self.invoke_killed(plugin, verb, stdin, env, None)
+    }
+
+    /// As [`Runtime::invoke_raw`], killed as soon as `when` holds.
+    pub fn invoke_killed(
+        &self,
+        plugin: &str,
+        verb: Verb,
+        stdin: &[u8],
+        env: Vec<(String, String)>,
+        when: Option<&(dyn Fn() -> bool + Sync)>,
+    ) -> Result<Step, exec::ExecError> {
         let path = exec::find_plugin(plugin, &self.cni_path)?;
-        let outcome = exec::run(
-            self.sandbox.plugin_command(&path),
-            &path,
-            &env,
-            stdin,
-            self.timeout,
-        )?;
+        let kill = exec::Kill {
+            after: self.timeout,
+            when,
+        };
+        let outcome = exec::run(self.sandbox.plugin_command(&path), &path, &env, stdin, kill)?;
         let request = serde_json::from_slice(stdin)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(stdin).into()));
         Ok(Step {

@@ -165,10 +165,26 @@ impl Plugin for HostLocal {
             })
             .map(|(ip, _)| ip)
             .collect();
+        // One entry that cannot go does not keep the others: release what
+        // can be, then report what could not.
+        let mut failed = Vec::new();
         for ip in stale {
-            store.release(ip)?;
+            if let Err(e) = store.release(ip) {
+                failed.push(e.to_string());
+            }
         }
-        Ok(store.commit()?)
+        store.commit()?;
+        match failed.split_first() {
+            None => Ok(()),
+            Some((first, rest)) => {
+                let e = CniError::new(code::STORE_FAILURE, first.clone());
+                Err(if rest.is_empty() {
+                    e
+                } else {
+                    e.with_details(rest.join("; "))
+                })
+            }
+        }
     }
 }
 

@@ -282,6 +282,8 @@ impl Store {
 
     /// Reads every address file; clears crash leftovers on the way.
     fn scan(&mut self) -> Result<(), StoreError> {
+        // The owner recorded for an entry that cannot be read.
+        const UNREADABLE: &[u8] = b"?unreadable";
         let mut found = Vec::new();
         self.index_stale = true;
         let entries = fs::read_dir(&self.dir).map_err(io_err("reading", &self.dir))?;
@@ -302,7 +304,13 @@ impl Store {
             let content = match fs::read(&path) {
                 Ok(c) => c,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("reading", &path)(e)),
+                // Something is there that is not a readable reservation (a
+                // folder, a file we may not read): the address stays taken,
+                // by an owner no one can name, and every scan says so.
+                Err(e) => {
+                    eprintln!("host-local: {ip} is taken by an unreadable entry: {e}");
+                    UNREADABLE.to_vec()
+                }
             };
             match Owner::parse(&content) {
                 Owner::Torn => {

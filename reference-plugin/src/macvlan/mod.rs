@@ -111,6 +111,9 @@ impl Plugin for Macvlan {
     fn add(&self, req: &Request) -> Result<CniResult, CniError> {
         let conf = MacvlanConfig::load(req)?;
         let version = req.conf.version;
+        // A plugin given a prevResult (second in a list) passes it on with
+        // its own additions; a broken one fails before anything is made.
+        let prev = req.conf.prev_result()?;
         if conf.ipam_type.is_none() && !version.has_multiple_ips() {
             return Err(CniError::config(format!(
                 "ipam: a layer-2-only attachment has no address, which a cniVersion {version} result cannot express"
@@ -174,7 +177,10 @@ impl Plugin for Macvlan {
         if outcome.is_err() {
             rollback(&mut ctr, undo);
         }
-        outcome
+        outcome.map(|own| match prev {
+            Some(prev) => own.on_top_of(prev),
+            None => own,
+        })
     }
 
     fn del(&self, req: &Request) -> Result<(), CniError> {

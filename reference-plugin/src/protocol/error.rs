@@ -36,6 +36,25 @@ pub mod code {
     pub const UNREPRESENTABLE_RESULT: u32 = 113;
     /// ADD found `CNI_IFNAME` already present in the container.
     pub const INTERFACE_EXISTS: u32 = 114;
+
+    /// A well-known code answered in a version whose text does not define
+    /// it yet becomes this plus the code (4 at 0.4.0 is 124): codes 1-99
+    /// "must not be used other than as specified here".
+    pub const UNDEFINED_IN_VERSION: u32 = 120;
+
+    /// Whether the text of `version` defines well-known code `c` (plugin
+    /// codes, 100 and up, are always the plugin's).
+    pub fn defined_at(c: u32, version: crate::protocol::Version) -> bool {
+        use crate::protocol::Version as V;
+        match c {
+            INCOMPATIBLE_VERSION => true,
+            UNSUPPORTED_FIELD => version >= V::V0_2_0,
+            UNKNOWN_CONTAINER | TRY_AGAIN_LATER => version >= V::V0_4_0,
+            INVALID_ENV | IO_FAILURE | DECODE_FAILURE | INVALID_CONFIG => version >= V::V1_0_0,
+            NOT_AVAILABLE | LIMITED_CONNECTIVITY => version >= V::V1_1_0,
+            _ => c >= 100,
+        }
+    }
 }
 
 /// A CNI error as printed on stdout.
@@ -58,6 +77,18 @@ impl CniError {
             msg: msg.into(),
             details: None,
         }
+    }
+
+    /// The error as the version it answers in may say it: a well-known
+    /// code that version does not define becomes a plugin code.
+    pub fn in_its_version(mut self) -> Self {
+        let version = self.cni_version.as_deref().and_then(super::Version::parse);
+        if let Some(v) = version {
+            if !code::defined_at(self.code, v) {
+                self.code += code::UNDEFINED_IN_VERSION;
+            }
+        }
+        self
     }
 
     pub fn with_details(mut self, details: impl Into<String>) -> Self {

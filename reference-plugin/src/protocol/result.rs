@@ -98,7 +98,43 @@ fn ip_family(ip: &IpAddr) -> &'static str {
 /// One legacy family entry: its key (`ip4`/`ip6`), address and routes.
 type LegacyFamily<'a> = (&'static str, &'a IpConfig, Vec<&'a Route>);
 
+impl Dns {
+    /// `self` with what `other` adds: its nameservers, search domains and
+    /// options not already there, its domain when `self` has none.
+    fn merged(mut self, other: Dns) -> Dns {
+        for (mine, theirs) in [
+            (&mut self.nameservers, other.nameservers),
+            (&mut self.search, other.search),
+            (&mut self.options, other.options),
+        ] {
+            for x in theirs {
+                if !mine.contains(&x) {
+                    mine.push(x);
+                }
+            }
+        }
+        self.domain = self.domain.or(other.domain);
+        self
+    }
+}
+
 impl CniResult {
+    /// The result of a plugin given `prev`: `prev` kept whole, with this
+    /// result's interfaces, addresses (their interface indexes moved past
+    /// `prev`'s), routes and DNS added.
+    pub fn on_top_of(self, prev: CniResult) -> CniResult {
+        let offset = prev.interfaces.len();
+        let mut out = prev;
+        out.interfaces.extend(self.interfaces);
+        out.ips.extend(self.ips.into_iter().map(|mut ip| {
+            ip.interface = ip.interface.map(|i| i + offset);
+            ip
+        }));
+        out.routes.extend(self.routes);
+        out.dns = out.dns.merged(self.dns);
+        out
+    }
+
     /// Writes the result in `version`'s shape.
     pub fn encode(&self, version: Version) -> Result<Value, CniError> {
         let mut out = Map::new();
@@ -467,5 +503,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.ips.len(), 1);
+    }
+
+    #[test]
+    fn a_result_on_top_of_prev_result_keeps_it_whole() {
+        let prev = CniResult {
+            interfaces: vec![Interface {
+                name: "spy0".into(),
+                ..Interface::default()
+            }],
+            ips: vec![IpConfig {
+                address: "192.0.2.7/24".parse().unwrap(),
+                gateway: None,
+                interface: Some(0),
+            }],
+            routes: vec![],
+            dns: Dns {
+                nameservers: vec!["192.0.2.53".into()],
+                ..Dns::default()
+            },
+        };
+        let mut own = dual_stack();
+        own.dns.nameservers = vec!["192.0.2.53".into(), "10.1.2.53".into()];
+        let merged = own.clone().on_top_of(prev.clone());
+        assert_eq!(merged.interfaces[0], prev.interfaces[0]);
+        assert_eq!(merged.interfaces[1], own.interfaces[0]);
+        assert_eq!(merged.ips[0], prev.ips[0]);
+        assert!(merged.ips[1..].iter().all(|ip| ip.interface == Some(1)));
+        assert_eq!(merged.routes, own.routes);
+        assert_eq!(merged.dns.nameservers, ["192.0.2.53", "10.1.2.53"]);
     }
 }

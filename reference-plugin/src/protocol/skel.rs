@@ -39,6 +39,7 @@ pub fn run(plugin: &impl Plugin) -> ExitCode {
         Ok(Some(v)) => (Some(v), true),
         Ok(None) => (None, true),
         Err(e) => {
+            let e = e.in_its_version();
             eprintln!("{}", e);
             (
                 Some(serde_json::to_value(&e).expect("errors serialise")),
