@@ -66,6 +66,16 @@ struct ProfileFile {
     bookkeeping: Vec<String>,
     #[serde(default)]
     shared: Vec<String>,
+    #[serde(default = "default_ifname")]
+    ifname: String,
+    #[serde(default)]
+    one_attachment: bool,
+    #[serde(default)]
+    runtime_config: Option<String>,
+}
+
+fn default_ifname() -> String {
+    "eth0".into()
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +101,14 @@ pub struct Profile {
     /// snapshot calls it (`link cni-conf0`, `sysctl net/ipv4/ip_forward`,
     /// `address * on cni-conf0`), `*` a wildcard.
     pub shared: Vec<String>,
+    /// `CNI_IFNAME` of the plugin's attachments (`lo` for loopback).
+    pub ifname: String,
+    /// Whether a sandbox can hold only one of its attachments at a time
+    /// (host-device moves the one master link into the container).
+    pub one_attachment: bool,
+    /// What a runtime passes as capability arguments (`portMappings`,
+    /// `bandwidth`, ...), offered to the plugins that declare them.
+    pub runtime_config: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,13 +192,19 @@ impl Fill {
 }
 
 /// The built-in profiles: the files of `harness/profiles/`.
-const BUILT_IN: [(&str, &str); 6] = [
+const BUILT_IN: [(&str, &str); 12] = [
     ("macvlan", include_str!("../profiles/macvlan.toml")),
     ("host-local", include_str!("../profiles/host-local.toml")),
     ("bridge", include_str!("../profiles/bridge.toml")),
     ("ptp", include_str!("../profiles/ptp.toml")),
     ("static", include_str!("../profiles/static.toml")),
     ("tuning", include_str!("../profiles/tuning.toml")),
+    ("portmap", include_str!("../profiles/portmap.toml")),
+    ("bandwidth", include_str!("../profiles/bandwidth.toml")),
+    ("firewall", include_str!("../profiles/firewall.toml")),
+    ("sbr", include_str!("../profiles/sbr.toml")),
+    ("host-device", include_str!("../profiles/host-device.toml")),
+    ("loopback", include_str!("../profiles/loopback.toml")),
 ];
 
 /// The built-in profiles' names, for help and errors.
@@ -279,6 +303,17 @@ impl Profile {
                 "master = true, but the config names no {{master}}",
             ));
         }
+        let runtime_config = match p
+            .runtime_config
+            .as_deref()
+            .map(|t| json("runtime_config", t))
+        {
+            None => serde_json::Map::new(),
+            Some(v) => match v? {
+                Value::Object(o) => o,
+                _ => return Err(inconsistent("runtime_config is not a JSON object")),
+            },
+        };
         if (p.kind == PluginKind::Chained) != preceding.is_some() {
             return Err(inconsistent(
                 "a chained plugin needs `preceding`, and only a chained one has it",
@@ -294,6 +329,9 @@ impl Profile {
             preceding,
             bookkeeping: p.bookkeeping,
             shared: p.shared,
+            ifname: p.ifname,
+            one_attachment: p.one_attachment,
+            runtime_config,
         })
     }
 

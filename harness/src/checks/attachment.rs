@@ -23,7 +23,7 @@ fn two_attachments(
     net: &NetworkConfig,
     what: &str,
 ) -> Result<Option<String>, Unjudged> {
-    let a = w.add(&w.attachment(0, "c1", "eth0"))?;
+    let a = w.add(&w.attachment(0, "c1", w.ifname()))?;
     let b = w.add_to(net, &w.attachment(0, "c1", "eth1"))?;
     if !a.succeeded() || !b.succeeded() {
         let say = |ok: bool| if ok { "succeeded" } else { "failed" };
@@ -34,8 +34,8 @@ fn two_attachments(
         )));
     }
     b.del()?;
-    if cx.kind() == PluginKind::Interface && w.kernel(0, Parts::LINKS)?.link("eth0").is_none() {
-        return Ok(Some(format!("{what}: DEL of eth1 removed eth0")));
+    if cx.kind() == PluginKind::Interface && w.kernel(0, Parts::LINKS)?.link(w.ifname()).is_none() {
+        return Ok(Some(format!("{what}: DEL of eth1 removed {}", w.ifname())));
     }
     if cx.version.has_check() && !a.check()?.succeeded() {
         return Ok(Some(format!(
@@ -46,6 +46,11 @@ fn two_attachments(
 }
 
 fn two_in_one_container(cx: &Cx) -> Judged {
+    if cx.profile.one_attachment {
+        return Err(Unjudged::NotApplicable(
+            "the profile allows one attachment at a time".into(),
+        ));
+    }
     // One network, two interface names (the attachment's key is the
     // network, the container and the interface name).
     let w = cx.world()?;

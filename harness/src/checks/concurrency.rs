@@ -23,7 +23,7 @@ pub(super) fn checks() -> Vec<Check> {
 /// `n` containers' attachments.
 fn containers(w: &World, n: usize) -> Vec<Attachment> {
     (0..n)
-        .map(|i| w.attachment(i, &format!("p{i}"), "eth0"))
+        .map(|i| w.attachment(i, &format!("p{i}"), w.ifname()))
         .collect()
 }
 

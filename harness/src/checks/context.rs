@@ -265,13 +265,19 @@ impl<'c> World<'c> {
             ifname: ifname.into(),
             netns: self.sb.container(c).proc_path(),
             args: Vec::new(),
-            capability_args: Default::default(),
+            capability_args: self.cx.profile.runtime_config.clone(),
         }
     }
 
-    /// The default attachment: container 0, `c1`, `eth0`.
+    /// The interface name the profile's attachments get (`eth0`; `lo` for
+    /// a loopback plugin).
+    pub fn ifname(&self) -> &str {
+        &self.cx.profile.ifname
+    }
+
+    /// The default attachment: container 0, `c1`, the profile's ifname.
     pub fn att(&self) -> Attachment {
-        self.attachment(0, "c1", "eth0")
+        self.attachment(0, "c1", self.ifname())
     }
 
     /// Index of the plugin under test in the list (the last one).

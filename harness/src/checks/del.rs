@@ -67,7 +67,7 @@ fn idempotent(cx: &Cx) -> Judged {
 
 fn without_add(cx: &Cx) -> Judged {
     let w = cx.world()?;
-    let att = w.attachment(0, "never-added", "eth0");
+    let att = w.attachment(0, "never-added", w.ifname());
     let step = w.call(Verb::Del, Some(&att)).run()?;
     verdict(&step, "DEL of an attachment never added")
 }

@@ -26,7 +26,7 @@ fn gc_then_fill(
     // A /29 holds 8 addresses: 9 containers overflow it, 9 more refill it.
     let w = cx.pool_world("10.83.0.0/29", 18).map_err(Err)?;
     let atts: Vec<_> = (0..18)
-        .map(|i| w.attachment(i, &format!("p{i}"), "eth0"))
+        .map(|i| w.attachment(i, &format!("p{i}"), w.ifname()))
         .collect();
     let (held, refused) = super::ipam::fill(&w, &atts[..9])?;
     let capacity = held.len();
@@ -103,7 +103,7 @@ fn continues_past_errors(cx: &Cx) -> Judged {
     let mut kept = Vec::new();
     for c in 0..3 {
         let before = w.snapshot()?;
-        let a = w.add(&w.attachment(c, &format!("p{c}"), "eth0"))?;
+        let a = w.add(&w.attachment(c, &format!("p{c}"), w.ifname()))?;
         a.require(super::add::SUCCEEDS)?;
         kept.push(w.new_state_files(&before, &w.snapshot()?));
         a.release();

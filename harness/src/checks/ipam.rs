@@ -23,12 +23,12 @@ const ONE_ADDRESS: &str = "10.89.0.0/30";
 
 fn release_reuse(cx: &Cx) -> Judged {
     let w = cx.pool_world(ONE_ADDRESS, 1)?;
-    let first = w.add(&w.attachment(0, "c1", "eth0"))?;
+    let first = w.add(&w.attachment(0, "c1", w.ifname()))?;
     first.require(SUCCEEDS)?;
     if !first.del()?.succeeded() {
         return deviation("DEL failed");
     }
-    if w.add(&w.attachment(0, "c2", "eth0"))?.succeeded() {
+    if w.add(&w.attachment(0, "c2", w.ifname()))?.succeeded() {
         pass("the released address was handed out again")
     } else {
         deviation("ADD after DEL found the pool still taken")
@@ -40,7 +40,7 @@ fn exhaustion(cx: &Cx) -> Judged {
     // up, refuses the next ADD, and never hands an address out twice.
     let w = cx.pool_world("10.84.0.0/29", 9)?;
     let atts: Vec<_> = (0..9)
-        .map(|i| w.attachment(i, &format!("c{i}"), "eth0"))
+        .map(|i| w.attachment(i, &format!("c{i}"), w.ifname()))
         .collect();
     let (held, _refused) = match fill(&w, &atts) {
         Ok(x) => x,
@@ -124,7 +124,7 @@ fn exhaust_release(cx: &Cx) -> Judged {
     // A /29 holds 8 addresses: 9 containers always overflow it.
     let w = cx.pool_world("10.84.0.0/29", 10)?;
     let atts: Vec<_> = (0..10)
-        .map(|i| w.attachment(i, &format!("c{i}"), "eth0"))
+        .map(|i| w.attachment(i, &format!("c{i}"), w.ifname()))
         .collect();
     let (mut held, refused) = match fill(&w, &atts[..9]) {
         Ok(x) => x,

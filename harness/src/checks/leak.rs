@@ -53,16 +53,32 @@ struct TwoAttachments {
 }
 
 fn two_attachments(cx: &Cx) -> Result<TwoAttachments, Unjudged> {
+    if cx.profile.one_attachment {
+        // One attachment at a time: its DEL leaves the network empty.
+        let (none, after) = around_add_and_del(cx)?;
+        return Ok(TwoAttachments {
+            second: Vec::new(),
+            both: after.clone(),
+            second_only: after.clone(),
+            at_end: after,
+            none,
+        });
+    }
     let w = cx.world_with(super::context::Spec {
         containers: 2,
         ..Default::default()
     })?;
     let none = w.snapshot()?;
-    let first = w.add(&w.attachment(0, "c1", "eth0"))?;
+    let first = w.add(&w.attachment(0, "c1", w.ifname()))?;
     first.require(SUCCEEDS)?;
     let one = w.snapshot()?;
-    let second = w.add(&w.attachment(1, "c2", "eth0"))?;
-    second.require(SUCCEEDS)?;
+    let second = w.add(&w.attachment(1, "c2", w.ifname()))?;
+    if !second.succeeded() {
+        return Err(Unjudged::NotApplicable(
+            "a second attachment of the network could not be added (concurrency.* judge that)"
+                .into(),
+        ));
+    }
     let both = w.snapshot()?;
     if !first.del()?.succeeded() {
         return Err(Unjudged::Blocked {
