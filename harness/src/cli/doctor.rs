@@ -78,7 +78,8 @@ pub(crate) fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bo
             return Ok(false);
         }
     };
-    link_kinds(&sb);
+    let kinds = link_kinds(&sb);
+    upstream(&kinds);
     for tool in ["ip", "ping"] {
         let found = which(tool);
         line(
@@ -102,7 +103,8 @@ fn which(tool: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn link_kinds(sb: &Sandbox) {
+/// Which link kinds the kernel makes, with a line for each.
+fn link_kinds(sb: &Sandbox) -> Vec<(&'static str, bool)> {
     let add = |args: &[&str]| sb.ip(Scope::Host, args).is_ok();
     let veth = add(&[
         "link", "add", "dr-veth", "type", "veth", "peer", "name", "dr-vethp",
@@ -146,9 +148,59 @@ fn link_kinds(sb: &Sandbox) {
             "vlan plugins can be tested",
             "vlan plugins cannot be tested here",
         ),
+        (
+            "vrf",
+            add(&["link", "add", "dr-vrf", "type", "vrf", "table", "10"]),
+            "vrf plugins can be tested",
+            "vrf plugins cannot be tested here",
+        ),
+        (
+            "ifb",
+            add(&["link", "add", "dr-ifb", "type", "ifb"]),
+            "bandwidth can shape egress",
+            "bandwidth cannot shape egress here",
+        ),
     ];
-    for (kind, ok, yes, no) in kinds {
-        line(ok, &format!("link kind {kind}"), if ok { yes } else { no });
+    for (kind, ok, yes, no) in &kinds {
+        line(
+            *ok,
+            &format!("link kind {kind}"),
+            if *ok { yes } else { no },
+        );
+    }
+    kinds.iter().map(|(k, ok, ..)| (*k, *ok)).collect()
+}
+
+/// The upstream plugins the suite judges (a built-in profile each), and
+/// why the others are not judged here.
+fn upstream(kinds: &[(&str, bool)]) {
+    let has = |k: &str| kinds.iter().any(|(kind, ok)| *kind == k && *ok);
+    let names = cni_conformance::profile::built_in_names();
+    line(true, "built-in profiles", &names);
+    for (plugin, why) in [
+        (
+            "vlan",
+            (!has("vlan")).then_some("the kernel makes no vlan links here"),
+        ),
+        (
+            "ipvlan",
+            (!has("ipvlan")).then_some("the kernel makes no ipvlan links here"),
+        ),
+        (
+            "vrf",
+            (!has("vrf")).then_some("the kernel makes no vrf links here"),
+        ),
+        (
+            "dhcp",
+            Some("needs its daemon (dhcp daemon) and a DHCP server on the segment"),
+        ),
+    ] {
+        let why = why.unwrap_or("no built-in profile yet: pass --profile FILE");
+        line(
+            false,
+            &format!("plugin {plugin}"),
+            &format!("not judged: {why}"),
+        );
     }
 }
 
