@@ -92,9 +92,9 @@ struct RunArgs {
     /// A plugin binary to judge; repeat for several.
     #[arg(long)]
     plugin: Vec<PathBuf>,
-    /// A built-in profile (macvlan, host-local, bridge, ptp, static,
-    /// tuning: the files of harness/profiles/) or a TOML file; default:
-    /// the built-in profile named like the plugin.
+    /// A built-in profile (one per file of harness/profiles/; `doctor`
+    /// lists them) or a TOML file; default: the built-in profile named
+    /// like the plugin.
     #[arg(long)]
     profile: Option<String>,
     /// Folders with delegates (IPAM, a preceding plugin), ':'-separated;

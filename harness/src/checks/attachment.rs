@@ -25,6 +25,8 @@ fn two_attachments(
 ) -> Result<Option<String>, Unjudged> {
     let a = w.add(&w.attachment(0, "c1", w.ifname()))?;
     let b = w.add_to(net, &w.attachment(0, "c1", "eth1"))?;
+    cx.own_failure(&a.run)?;
+    cx.own_failure(&b.run)?;
     if !a.succeeded() || !b.succeeded() {
         let say = |ok: bool| if ok { "succeeded" } else { "failed" };
         return Ok(Some(format!(
@@ -37,10 +39,14 @@ fn two_attachments(
     if cx.kind() == PluginKind::Interface && w.kernel(0, Parts::LINKS)?.link(w.ifname()).is_none() {
         return Ok(Some(format!("{what}: DEL of eth1 removed {}", w.ifname())));
     }
-    if cx.version.has_check() && !a.check()?.succeeded() {
-        return Ok(Some(format!(
-            "{what}: CHECK of eth0 fails after DEL of eth1"
-        )));
+    if cx.version.has_check() {
+        let check = a.check()?;
+        cx.own_failure(&check)?;
+        if !check.succeeded() {
+            return Ok(Some(format!(
+                "{what}: CHECK of eth0 fails after DEL of eth1"
+            )));
+        }
     }
     Ok(None)
 }
@@ -54,6 +60,7 @@ fn two_in_one_container(cx: &Cx) -> Judged {
     // One network, two interface names (the attachment's key is the
     // network, the container and the interface name).
     let w = cx.world()?;
+    w.creates_its_interface()?;
     let same = w.net.clone();
     if let Some(problem) = two_attachments(cx, &w, &same, "one network")? {
         return deviation(problem);

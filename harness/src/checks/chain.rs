@@ -12,7 +12,7 @@ use crate::spy;
 pub(super) fn checks() -> Vec<Check> {
     vec![
         row("chain.keeps-prev-result", "ADD-015", "A chained plugin's result keeps the interfaces, IPs, routes and DNS of its prevResult.", keeps_prev_result).kinds(CHAINED),
-        row("chain.failing-middle", "L-4, DEL-R8", "When a later plugin in the list fails ADD, the runtime's DEL reaches every plugin in reverse, the plugin's DEL succeeds, and nothing leaks.", failing_middle),
+        row("chain.failing-middle", "L-4, DEL-R8", "When a later plugin in the list fails ADD, the plugin's DEL for that attachment succeeds (its leaks are leak.after-failed-add's subject).", failing_middle),
     ]
 }
 

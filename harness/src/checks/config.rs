@@ -112,6 +112,7 @@ fn bad_ifname_code(cx: &Cx) -> Judged {
 fn exact_ifname(cx: &Cx) -> Judged {
     const NAME: &str = "abcdefghijklmno";
     let w = cx.world()?;
+    w.creates_its_interface()?;
     let a = w.add(&w.attachment(0, "c1", NAME))?;
     if !a.succeeded() {
         return pass("refused the 15-byte name (allowed)");

@@ -91,6 +91,21 @@ impl Cx {
         self.profile.kind
     }
 
+    /// A chained plugin is judged only on what it does itself: when
+    /// another plugin of the list failed `run`, the case cannot be judged.
+    pub fn own_failure(&self, run: &ChainRun) -> Result<(), Unjudged> {
+        match run.failure() {
+            Some(step) if step.plugin != self.plugin => Err(Unjudged::NotApplicable(format!(
+                "{} of the list failed before the plugin could be judged: {}",
+                step.plugin,
+                step.outcome
+                    .error()
+                    .map_or_else(|| step.outcome.exit.to_string(), |e| e.msg)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// What the plugin printed in the calls of this case, in order.
     pub fn take_evidence(&self) -> Vec<String> {
         std::mem::take(&mut *self.evidence.lock().unwrap_or_else(|e| e.into_inner()))
@@ -200,6 +215,7 @@ impl Cx {
         let mut sb = Sandbox::new(&SandboxOptions {
             master: self.profile.master.then(|| fill.master.clone()),
             state_dirs: net.data_dirs(),
+            lo_down: self.profile.ifname == "lo",
             ..Default::default()
         })?;
         for i in 0..spec.containers {
@@ -273,6 +289,23 @@ impl<'c> World<'c> {
     /// a loopback plugin).
     pub fn ifname(&self) -> &str {
         &self.cx.profile.ifname
+    }
+
+    /// Not applicable when every container already has the profile's
+    /// interface (loopback's `lo`): the plugin configures it and creates
+    /// none, so CNI_IFNAME names nothing it makes.
+    pub fn creates_its_interface(&self) -> Result<(), Unjudged> {
+        if self
+            .kernel(0, crate::snapshot::Parts::LINKS)?
+            .link(self.ifname())
+            .is_some()
+        {
+            return Err(Unjudged::NotApplicable(format!(
+                "every container has {} already: the plugin configures it and creates no interface",
+                self.ifname()
+            )));
+        }
+        Ok(())
     }
 
     /// The default attachment: container 0, `c1`, the profile's ifname.

@@ -13,8 +13,8 @@ pub(super) fn checks() -> Vec<Check> {
     vec![
         row("error.object", "ERR-001", "A failing plugin prints an error object with an integer code and a msg on stdout.", object),
         row("error.on-stdout", "ERR-002", "Errors are not only on stderr.", on_stdout),
-        row("error.cni-version", "ERR-003", "The error object carries the request's cniVersion.", cni_version),
-        row("error.reserved-codes", "ERR-004", "Codes 1-99 are only the spec's own (1-7, 11, 50, 51).", reserved_codes),
+        row("error.cni-version", "ERR-003", "The error object carries a cniVersion: the request's from 0.4.0.", cni_version),
+        row("error.reserved-codes", "ERR-004", "Codes 1-99 are only those the requested version defines (0.1.0: 1; 0.2.0-0.3.1: 1, 2; 0.4.0: 1-3, 11; 1.0.0: 1-7, 11; 1.1.0: also 50, 51).", reserved_codes),
         row("error.code-2-names-field", "ERR-005", "An error with code 2 (unsupported field) names the key and the value it refuses.", code_2_names_field),
         row("error.schema", "the error object", "Every error object matches the error schema.", error_schema),
     ]

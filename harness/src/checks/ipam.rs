@@ -1,11 +1,12 @@
 //! IPAM plugins: addresses are released, never handed out twice, and the
 //! ones asked for are honoured.
 
-use serde_json::json;
+use ipnetwork::IpNetwork;
+use serde_json::{Value, json};
 
 use super::add::SUCCEEDS;
 use super::judge;
-use super::outcome::{Judged, deviation, pass};
+use super::outcome::{Judged, Unjudged, deviation, not_applicable, pass};
 use super::{Check, Cx, IPAM, row};
 
 #[rustfmt::skip]
@@ -13,8 +14,8 @@ pub(super) fn checks() -> Vec<Check> {
     vec![
         row("ipam.release-reuse", "IPM-002", "In a one-address pool, ADD, DEL, then ADD for another container succeeds.", release_reuse).kinds(IPAM),
         row("ipam.exhaustion", "IPM-003", "A pool fills up: the next ADD fails, and no address is handed out twice.", exhaustion).kinds(IPAM),
-        row("ipam.requested-ip", "IPM-004", "An address asked for with args.cni.ips is handed out, and args wins over CNI_ARGS IP.", requested_ip).kinds(IPAM),
-        row("ipam.exhaust-release", "IPM-002, IPM-003", "A /29 fills up, the next ADD fails with an error object; after one DEL, ADD gets that address.", exhaust_release),
+        row("ipam.requested-ip", "IPM-004", "A plugin that hands out requested addresses takes them from args.cni.ips (with prefix), and args wins over CNI_ARGS IP.", requested_ip).kinds(IPAM),
+        row("ipam.exhaust-release", "IPM-002, IPM-003", "A /29 fills up and ADD fails; after one DEL, ADD works again.", exhaust_release),
     ]
 }
 
@@ -70,17 +71,42 @@ fn requested_ip(cx: &Cx) -> Judged {
     let (asked, other) = (w.fill.host(77), w.fill.host(99));
     // With its prefix: "The plugin may require the IP address to include a
     // prefix length."
-    let with_prefix = format!("{asked}/{}", w.fill.subnet.prefix());
-    let a = w.add_edited(&w.att(), |c| {
-        c.edit(|r| r["args"] = json!({"cni": {"ips": [with_prefix]}}))
-            .set("CNI_ARGS", &format!("IgnoreUnknown=1;IP={other}"))
-    })?;
-    let got = a.result().and_then(judge::first_address);
-    match got {
-        Some(ip) if ip.ip() == asked => pass("args.cni.ips honoured over CNI_ARGS"),
-        other_got => deviation(format!(
-            "asked for {asked} (and CNI_ARGS {other}), got {}",
-            super::say::or(other_got, "no address")
+    let in_args = json!({"cni": {"ips": [format!("{asked}/{}", w.fill.subnet.prefix())]}});
+    let add =
+        |args: Option<&Value>, cni_args: Option<String>| -> Result<Option<IpNetwork>, Unjudged> {
+            let a = w.add_edited(&w.att(), |mut c| {
+                if let Some(args) = args {
+                    c = c.edit(|r| r["args"] = args.clone());
+                }
+                match &cni_args {
+                    Some(v) => c.set("CNI_ARGS", v),
+                    None => c,
+                }
+            })?;
+            // The guard's DEL runs here, before the next request.
+            Ok(a.result().and_then(judge::first_address))
+        };
+    let got = |ip: Option<IpNetwork>| super::say::or(ip, "no address");
+    let alone = add(Some(&in_args), None)?;
+    if alone.is_none_or(|ip| ip.ip() != asked) {
+        // A plugin may not offer requested addresses at all; it falls
+        // under the convention only if it does, through CNI_ARGS.
+        let legacy = add(None, Some(format!("IgnoreUnknown=1;IP={asked}")))?;
+        return if legacy.is_some_and(|ip| ip.ip() == asked) {
+            deviation(format!(
+                "honours CNI_ARGS IP={asked} but not args.cni.ips (got {})",
+                got(alone)
+            ))
+        } else {
+            not_applicable("the plugin hands out no requested address, by args or CNI_ARGS")
+        };
+    }
+    let both = add(Some(&in_args), Some(format!("IgnoreUnknown=1;IP={other}")))?;
+    match both {
+        Some(ip) if ip.ip() == asked => pass("args.cni.ips honoured, and over CNI_ARGS"),
+        ip => deviation(format!(
+            "args.cni.ips asked for {asked} and CNI_ARGS for {other}: got {}, but CNI_ARGS must be ignored",
+            got(ip)
         )),
     }
 }

@@ -7,16 +7,19 @@ use ipnetwork::IpNetwork;
 use serde_json::Value;
 
 use crate::profile::Profile;
-use crate::snapshot::{self, Change, FileEntry, NetnsSnapshot, Object, Scope, Snapshot};
+use crate::snapshot::{
+    self, Change, ChangeKind, FileEntry, NetnsSnapshot, Object, Scope, Snapshot,
+};
 
-/// Everything an attachment left behind between two snapshots: kernel
-/// objects and state files, except neighbours (learnt from traffic),
-/// folders, and the network's shared state and bookkeeping files the
-/// profile names (which may stay).
+/// What an attachment made and left behind between two snapshots: kernel
+/// objects and state files that were not there before, except neighbours
+/// (learnt from traffic), folders, and the network's shared state and
+/// bookkeeping files the profile names (which may stay). Objects that
+/// existed before and changed are del.restores-kernel's subject.
 pub fn leaks(profile: &Profile, before: &Snapshot, after: &Snapshot) -> Vec<Change> {
     snapshot::diff(before, after)
         .into_iter()
-        .filter(|c| !is_shared(profile, c))
+        .filter(|c| c.kind == ChangeKind::Added && !is_shared(profile, c))
         .collect()
 }
 

@@ -12,7 +12,7 @@ use crate::snapshot::{Change, ChangeKind, Snapshot};
 pub(super) fn checks() -> Vec<Check> {
     vec![
         row("leak.after-del", "DEL-R1", "Two attachments of one network; after DEL of one, nothing of it remains (no link, address, route or state file of its own) and the other's are untouched; the network's shared state may stay.", after_del),
-        row("leak.after-failed-add", "L-4", "After an ADD that fails on an exhausted pool, and the runtime's DEL, nothing of it remains.", after_failed_add),
+        row("leak.after-failed-add", "L-4", "After an ADD that fails (an exhausted pool; a later plugin of the list failing) and the runtime's DEL, nothing of it remains.", after_failed_add),
         row("leak.shared-state", "DEL-R1", "What the network itself still holds after its last attachment's DEL (a bridge, forwarding, bookkeeping aside), reported.", shared_state),
     ]
 }
@@ -175,8 +175,46 @@ fn shared_state(cx: &Cx) -> Judged {
             _ => true,
         })
         .collect();
+    let theirs = preceding_footprint(cx)?;
+    let left: Vec<Change> = left
+        .into_iter()
+        .filter(|c| {
+            !theirs
+                .iter()
+                .any(|o| o.scope == c.scope && o.object == c.object)
+        })
+        .collect();
     judged(
         &left,
         "after the last DEL the network holds nothing it did not hold before",
     )
+}
+
+/// What the plugins before a chained plugin leave after two attachments
+/// of the list without it come and go: theirs, not the plugin's.
+fn preceding_footprint(cx: &Cx) -> Result<Vec<Change>, Unjudged> {
+    if cx.kind() != crate::profile::PluginKind::Chained || cx.profile.one_attachment {
+        return Ok(Vec::new());
+    }
+    let w = cx.world_with(super::context::Spec {
+        containers: 2,
+        ..Default::default()
+    })?;
+    let mut before_it = w.net.clone();
+    before_it.plugins.truncate(w.target());
+    let none = w.snapshot()?;
+    let mut held = Vec::new();
+    for (c, id) in ["c1", "c2"].iter().enumerate() {
+        let a = w.add_to(&before_it, &w.attachment(c, id, w.ifname()))?;
+        if !a.succeeded() {
+            return Err(Unjudged::NotApplicable(format!(
+                "the plugins before it failed ADD on their own: {}",
+                a.last_step().outcome.stdout_text().trim()
+            )));
+        }
+        held.push(a);
+    }
+    // Both DELs, through the shorter list, as the guards go.
+    drop(held);
+    Ok(crate::snapshot::diff(&none, &w.snapshot()?))
 }

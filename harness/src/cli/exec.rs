@@ -145,6 +145,7 @@ pub(crate) fn exec(args: ExecArgs) -> Result<bool> {
         master: master.clone(),
         prefer_veth: args.peer,
         state_dirs: net.data_dirs(),
+        lo_down: args.ifname == "lo",
     })?;
     let c = sb.add_container("ctr0")?;
     let att = Attachment {

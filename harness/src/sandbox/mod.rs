@@ -90,6 +90,10 @@ pub struct SandboxOptions {
     /// More state folders plugins write to (a config's `dataDir`): each is
     /// shown empty and writable, like `/var/lib/cni` and `/run/cni`.
     pub state_dirs: Vec<PathBuf>,
+    /// Containers keep `lo` down, as in a fresh namespace, for a plugin
+    /// that brings `lo` up itself; otherwise `lo` is up, as after the
+    /// loopback plugin runtimes run first.
+    pub lo_down: bool,
 }
 
 /// A process parked in a namespace, killed on drop.
@@ -201,6 +205,7 @@ pub struct Sandbox {
     keeper: Holder,
     host_mnt: File,
     master: Option<Master>,
+    lo_down: bool,
     overlays: Vec<(PathBuf, PathBuf)>,
     /// (state folder as plugins see it, the sandbox folder behind it)
     state: Vec<(PathBuf, PathBuf)>,
@@ -292,6 +297,7 @@ impl Sandbox {
             keeper,
             host_mnt,
             master: None,
+            lo_down: opts.lo_down,
             overlays,
             state,
             dir,
@@ -378,7 +384,9 @@ impl Sandbox {
         });
         self.register();
         let index = self.containers.len() - 1;
-        self.ip(Scope::Container(index), &["link", "set", "lo", "up"])?;
+        if !self.lo_down {
+            self.ip(Scope::Container(index), &["link", "set", "lo", "up"])?;
+        }
         Ok(index)
     }
 
