@@ -117,9 +117,8 @@ fn failing_middle(cx: &Cx) -> Judged {
         pass("the plugin's DEL after the failed list ADD succeeded")
     } else {
         deviation(format!(
-            "the plugin's DEL after the failed list ADD failed: {} {}",
-            own.outcome.exit,
-            own.outcome.stdout_text().trim()
+            "the plugin's DEL after the failed list ADD failed: {}",
+            super::say::failure(&own.outcome)
         ))
     }
 }

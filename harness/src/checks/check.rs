@@ -43,7 +43,7 @@ fn passes(cx: &Cx) -> Judged {
     } else {
         deviation(format!(
             "CHECK right after ADD failed: {}",
-            step.outcome.stdout_text().trim()
+            super::say::failure(&step.outcome)
         ))
     }
 }
@@ -207,7 +207,7 @@ fn tolerates(cx: &Cx) -> Judged {
     } else {
         deviation(format!(
             "CHECK failed on additions by later plugins: {}",
-            step.outcome.stdout_text().trim()
+            super::say::failure(&step.outcome)
         ))
     }
 }

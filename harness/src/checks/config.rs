@@ -88,7 +88,7 @@ fn valid_container_ids(cx: &Cx) -> Judged {
         if !step.outcome.success() {
             return deviation(format!(
                 "container ID {id:?} refused: {}",
-                step.outcome.stdout_text().trim()
+                super::say::failure(&step.outcome)
             ));
         }
     }
@@ -198,7 +198,7 @@ fn tolerated(cx: &Cx, sets: &[&[(&str, Value)]]) -> Judged {
             return deviation(format!(
                 "ADD with {} failed: {}",
                 keys.join(", "),
-                step.outcome.stdout_text().trim()
+                super::say::failure(&step.outcome)
             ));
         }
     }

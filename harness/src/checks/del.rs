@@ -31,9 +31,8 @@ fn verdict(step: &Step, what: &str) -> Judged {
         pass(format!("{what} succeeded"))
     } else {
         deviation(format!(
-            "{what} failed: {} {}",
-            step.outcome.exit,
-            step.outcome.stdout_text().trim()
+            "{what} failed: {}",
+            super::say::failure(&step.outcome)
         ))
     }
 }

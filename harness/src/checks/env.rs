@@ -170,7 +170,7 @@ fn accepted_with(cx: &Cx, vars: &[(&str, &str)], what: &str) -> Judged {
         Some(s) => deviation(format!(
             "{} with {what} failed: {}",
             s.verb,
-            s.outcome.stdout_text().trim()
+            super::say::failure(&s.outcome)
         )),
     }
 }

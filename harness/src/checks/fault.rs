@@ -39,7 +39,7 @@ fn kill_during_add(cx: &Cx) -> Judged {
     if !del.outcome.success() {
         return deviation(format!(
             "DEL after ADD was killed while IPAM ran failed: {}",
-            del.outcome.stdout_text().trim()
+            super::say::failure(&del.outcome)
         ));
     }
     let left = judge::leaks(&cx.profile, &before, &w.snapshot()?);

@@ -209,7 +209,7 @@ fn preceding_footprint(cx: &Cx) -> Result<Vec<Change>, Unjudged> {
         if !a.succeeded() {
             return Err(Unjudged::NotApplicable(format!(
                 "the plugins before it failed ADD on their own: {}",
-                a.last_step().outcome.stdout_text().trim()
+                super::say::failure(&a.last_step().outcome)
             )));
         }
         held.push(a);

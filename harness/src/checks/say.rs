@@ -30,3 +30,20 @@ pub(super) fn list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
         all.join(", ")
     }
 }
+
+/// A failed call in one line: "exit status 1, code 999: msg", or the exit
+/// and what it printed when that is no error object.
+pub(super) fn failure(outcome: &crate::runtime::Outcome) -> String {
+    match outcome.error() {
+        Some(e) => format!("{}, code {}: {}", outcome.exit, e.code, e.msg),
+        None => {
+            let text = outcome.stdout_text();
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if text.is_empty() {
+                format!("{}, nothing on stdout", outcome.exit)
+            } else {
+                format!("{}: {text}", outcome.exit)
+            }
+        }
+    }
+}
