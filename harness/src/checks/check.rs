@@ -155,6 +155,13 @@ fn tolerates(cx: &Cx) -> Judged {
     let w = cx.world()?;
     let a = w.add(&w.att())?;
     let mut prev = a.require(SUCCEEDS)?.clone();
+    // A CHECK that fails with nothing added is check.passes-after-add's.
+    if !check_with(&a, &prev)?.outcome.success() {
+        return blocked(
+            "check.passes-after-add",
+            "CHECK fails even before anything is added",
+        );
+    }
     // What later plugins may add, made for real: a route in the container,
     // and another interface with its own address and route, which
     // prevResult then lists as a later plugin's result would.

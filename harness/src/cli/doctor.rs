@@ -192,7 +192,7 @@ fn upstream(kinds: &[(&str, bool)]) {
         ),
         (
             "dhcp",
-            Some("needs its daemon (dhcp daemon) and a DHCP server on the segment"),
+            Some("needs `dhcp daemon` running and a DHCP server on the segment"),
         ),
     ] {
         let why = why.unwrap_or("no built-in profile yet: pass --profile FILE");
