@@ -196,6 +196,14 @@ pub fn junit(reports: &[PluginReport]) -> Result<String, quick_junit::SerializeE
             };
             let mut case = TestCase::new(format!("{} [{}]", r.id, r.version), status);
             case.set_classname(r.category.clone());
+            // The rule the verdict rests on, on every case.
+            let basis = format!("{:?}", r.basis).to_lowercase();
+            case.add_properties([
+                ("level", r.level.to_string().as_str()),
+                ("clause", r.clause.as_str()),
+                ("quote", r.quote.as_str()),
+                ("basis", basis.as_str()),
+            ]);
             case.set_time(std::time::Duration::from_millis(r.duration_ms));
             if matches!(r.status, Status::Warn | Status::Note) {
                 case.set_system_out(format!(

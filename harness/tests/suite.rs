@@ -130,6 +130,16 @@ fn junit_and_list_outputs() {
         text.starts_with("<?xml") && text.contains("<testcase name=\"del.idempotent [1.0.0]\""),
         "{text}"
     );
+    // Every case carries the rule it was judged by.
+    let cases = text.matches("<testcase ").count();
+    for property in ["level", "clause", "quote", "basis"] {
+        assert_eq!(
+            text.matches(&format!("<property name=\"{property}\""))
+                .count(),
+            cases,
+            "not every case has its {property}"
+        );
+    }
     let list = Command::new(harness())
         .args(["list", "--json"])
         .output()
