@@ -2,7 +2,7 @@
 //! tolerates.
 
 use super::context::{Attached, Call};
-use super::outcome::{Judged, Unjudged, deviation, pass};
+use super::outcome::{Judged, Unjudged, blocked, deviation, pass};
 use super::{Check, Cx, not_yet, row};
 use crate::spec::{ErrorCode, Verb};
 
@@ -160,7 +160,19 @@ fn accepted_with(cx: &Cx, vars: &[(&str, &str)], what: &str) -> Judged {
     if steps[0].outcome.success() {
         if cx.version.has_check() {
             let check = w.call(Verb::Check, Some(&a.att)).prev(a.result());
-            steps.push(with(check, vars).run()?);
+            let step = with(check, vars).run()?;
+            // A CHECK that fails without the variables too is not theirs.
+            if !step.outcome.success()
+                && !w
+                    .call(Verb::Check, Some(&a.att))
+                    .prev(a.result())
+                    .run()?
+                    .outcome
+                    .success()
+            {
+                return blocked("check.passes-after-add", "CHECK fails without them too");
+            }
+            steps.push(step);
         }
         let del = w.call(Verb::Del, Some(&a.att)).prev(a.result());
         steps.push(with(del, vars).run()?);

@@ -165,8 +165,12 @@ fn after_failed_add(cx: &Cx) -> Judged {
 
 fn shared_state(cx: &Cx) -> Judged {
     let t = two_attachments(cx)?;
+    // What the network holds: objects made, and changes the profile calls
+    // the network's; other changes to what existed are
+    // del.restores-kernel's subject.
     let left: Vec<Change> = crate::snapshot::diff(&t.none, &t.at_end)
         .into_iter()
+        .filter(|c| c.kind == ChangeKind::Added || judge::is_shared(&cx.profile, c))
         .filter(|c| match &c.object {
             crate::snapshot::Object::Neighbour { .. } => false,
             crate::snapshot::Object::File { path, entry } => {
