@@ -47,13 +47,19 @@ fn spy_calls(w: &World, verb: Verb) -> Vec<Value> {
         .collect()
 }
 
-fn add(cx: &Cx) -> Judged {
-    let w = cx.spied_ipam_world(None)?;
+/// The default attachment with CNI_ARGS, so forwarding them is seen.
+fn with_args(w: &super::context::World) -> crate::runtime::Attachment {
     let mut att = w.att();
     att.args = vec![
         ("IgnoreUnknown".into(), "1".into()),
         ("K8S_POD_NAME".into(), "p".into()),
     ];
+    att
+}
+
+fn add(cx: &Cx) -> Judged {
+    let w = cx.spied_ipam_world(None)?;
+    let att = with_args(&w);
     let a = w.add(&att)?;
     let expected = w.env_for(Verb::Add, Some(&att));
     let adds = spy_calls(&w, Verb::Add);
@@ -290,11 +296,7 @@ fn carried(verb: Verb) -> &'static [&'static str] {
 
 fn same_env_every_verb(cx: &Cx) -> Judged {
     let w = cx.spied_ipam_world(None)?;
-    let mut att = w.att();
-    att.args = vec![
-        ("IgnoreUnknown".into(), "1".into()),
-        ("K8S_POD_NAME".into(), "p".into()),
-    ];
+    let att = with_args(&w);
     let a = w.add(&att)?;
     a.require(ADD)?;
     let mut verbs = Vec::new();
