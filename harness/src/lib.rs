@@ -12,6 +12,7 @@ pub mod observe;
 pub mod profile;
 pub mod report;
 pub mod runtime;
+pub mod runtimes;
 pub mod sandbox;
 pub mod schema;
 pub mod snapshot;

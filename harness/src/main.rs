@@ -22,6 +22,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Judge a runtime's side of the contract: it runs scenarios whose
+    /// network lists are spies, and the calls they record are judged.
+    Runtime {
+        /// podman, buildah, containerd, self (this harness's runtime), or
+        /// command (with --driver-file).
+        #[arg(long)]
+        driver: String,
+        /// A driver file (TOML of shell templates; harness/drivers/README.md).
+        #[arg(long)]
+        driver_file: Option<PathBuf>,
+        /// Break the self runtime on purpose (repeatable), to see its check trip.
+        #[arg(long, value_enum)]
+        fault: Vec<cni_conformance::runtimes::Fault>,
+        /// Where ptp, host-local and loopback are (':'-separated).
+        #[arg(long, default_value = "/usr/lib/cni:/opt/cni/bin")]
+        cni_path: String,
+        #[arg(long, value_enum, default_value_t = cli::run::Format::Human)]
+        format: cli::run::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Run the conformance checks (the default). Without --plugin, the
     /// reference plugins that sit beside this binary.
     Run(RunArgs),
@@ -221,6 +242,17 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
         }
         Some(Cmd::List { .. }) => unreachable!("handled before namespaces"),
         Some(Cmd::Run(args)) => run_suite(args),
+        Some(Cmd::Runtime {
+            driver,
+            driver_file,
+            fault,
+            cni_path,
+            format,
+            output,
+        }) => cli::runtime::driver(&driver, driver_file.as_deref(), &fault).and_then(|d| {
+            let dirs: Vec<PathBuf> = std::env::split_paths(&cni_path).collect();
+            cli::runtime::run(d.as_ref(), &dirs, format, output)
+        }),
         None => run_suite(RunArgs::parse_from(["run"])),
     }
 }

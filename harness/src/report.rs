@@ -47,7 +47,7 @@ impl<'a> Report<'a> {
 pub fn line(r: &CaseResult) -> String {
     let tail = match r.status {
         Status::Pass => String::new(),
-        Status::NotApplicable | Status::Blocked | Status::Error => {
+        Status::NotApplicable | Status::NotExercised | Status::Blocked | Status::Error => {
             format!("({})", r.reason.as_deref().unwrap_or_default())
         }
         Status::Fail | Status::Warn | Status::Note => r.message.chars().take(160).collect(),
@@ -159,6 +159,13 @@ pub fn human(reports: &[PluginReport]) -> String {
         "\n{} warned, {} noted, {} not applicable, {} blocked (each with its reason above or in --format json)",
         all.warned, all.noted, all.not_applicable, all.blocked
     );
+    if all.not_exercised > 0 {
+        let _ = writeln!(
+            s,
+            "{} rules not exercised: the runtime never did what they govern",
+            all.not_exercised
+        );
+    }
     if all.errors > 0 {
         let _ = writeln!(s, "{} harness errors", all.errors);
     }
@@ -188,7 +195,7 @@ pub fn junit(reports: &[PluginReport]) -> Result<String, quick_junit::SerializeE
                     s.set_message(r.reason.clone().unwrap_or_default());
                     s
                 }
-                Status::NotApplicable | Status::Blocked => {
+                Status::NotApplicable | Status::NotExercised | Status::Blocked => {
                     let mut s = TestCaseStatus::skipped();
                     s.set_message(r.reason.clone().unwrap_or_default());
                     s

@@ -44,6 +44,9 @@ pub enum Status {
     /// A MAY or INFO deviation: shown, never in the exit status.
     Note,
     NotApplicable,
+    /// A runtime rule the runtime never exercised (it never called CHECK,
+    /// never GC): never a pass.
+    NotExercised,
     /// Something it builds on failed; `blockedBy` names the check.
     Blocked,
     /// The harness could not carry it out: never a verdict on the plugin.
@@ -58,6 +61,7 @@ impl Status {
             Status::Warn => "warn",
             Status::Note => "note",
             Status::NotApplicable => "n/a",
+            Status::NotExercised => "not exercised",
             Status::Blocked => "blocked",
             Status::Error => "ERROR",
         }
@@ -113,6 +117,8 @@ pub struct Summary {
     pub warned: usize,
     pub noted: usize,
     pub not_applicable: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_exercised: usize,
     pub blocked: usize,
     pub errors: usize,
 }
@@ -127,12 +133,17 @@ impl Summary {
                 Status::Warn => &mut s.warned,
                 Status::Note => &mut s.noted,
                 Status::NotApplicable => &mut s.not_applicable,
+                Status::NotExercised => &mut s.not_exercised,
                 Status::Blocked => &mut s.blocked,
                 Status::Error => &mut s.errors,
             } += 1;
         }
         s
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Why a plugin could not be run at all.

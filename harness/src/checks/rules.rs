@@ -109,7 +109,7 @@ pub fn parse_range(text: &str) -> Result<VersionRange, String> {
 }
 
 /// The rule files, by category.
-const FILES: [(&str, &str); 16] = [
+const FILES: [(&str, &str); 17] = [
     ("version", include_str!("../../catalog/version.toml")),
     ("env", include_str!("../../catalog/env.toml")),
     ("config", include_str!("../../catalog/config.toml")),
@@ -129,6 +129,7 @@ const FILES: [(&str, &str); 16] = [
     ("gc", include_str!("../../catalog/gc.toml")),
     ("status", include_str!("../../catalog/status.toml")),
     ("fault", include_str!("../../catalog/fault.toml")),
+    ("runtime", include_str!("../../catalog/runtime.toml")),
 ];
 
 /// Reads every rule file; an error names the file and the rule.
@@ -171,6 +172,13 @@ pub fn of(check: &str) -> Vec<&'static Rule> {
     let mut rules: Vec<&Rule> = all().iter().filter(|r| r.check == check).collect();
     rules.sort_by_key(|r| r.versions.since);
     rules
+}
+
+/// The rule in force for a check that judges no plugin kind (`runtime.*`).
+pub fn at_any(check: &str, version: Version) -> Option<&'static Rule> {
+    all()
+        .iter()
+        .find(|r| r.check == check && r.versions.contains(version))
 }
 
 /// The rule in force for `check` at `version` for a plugin of `kind`.

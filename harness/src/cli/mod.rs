@@ -12,5 +12,6 @@ macro_rules! out {
 pub(crate) mod doctor;
 pub(crate) mod exec;
 pub(crate) mod run;
+pub(crate) mod runtime;
 pub(crate) mod validate;
 pub(crate) mod vectors;

@@ -1,0 +1,63 @@
+//! `cni-conformance runtime`: a runtime's side of the contract, judged
+//! through spies.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use cni_conformance::report;
+use cni_conformance::runtimes::{self, CommandDriver, Driver, Fault, OwnDriver};
+use cni_conformance::suite::Status;
+
+use super::run::Format;
+
+/// Which runtime: a built-in name, `self`, or `command` with a file.
+pub(crate) fn driver(name: &str, file: Option<&Path>, faults: &[Fault]) -> Result<Box<dyn Driver>> {
+    if !faults.is_empty() && name != "self" {
+        bail!("--fault breaks only the `self` runtime");
+    }
+    Ok(match (name, file) {
+        ("self", None) => Box::new(OwnDriver::new(faults.to_vec())),
+        ("command", Some(f)) => Box::new(CommandDriver::load(f)?),
+        ("command", None) => bail!("--driver command needs --driver-file FILE"),
+        (_, Some(_)) => bail!("--driver-file goes with --driver command"),
+        (n, None) => Box::new(CommandDriver::built_in(n).with_context(|| {
+            format!("--driver {n}: not one of podman, buildah, containerd, self, command")
+        })?),
+    })
+}
+
+/// Plays the scenarios, writes the report; true when no MUST rule failed.
+pub(crate) fn run(
+    driver: &dyn Driver,
+    plugin_dirs: &[PathBuf],
+    format: Format,
+    output: Option<PathBuf>,
+) -> Result<bool> {
+    let missing = driver.missing();
+    if !missing.is_empty() {
+        bail!(
+            "{} needs {} (not on PATH)",
+            driver.name(),
+            missing.join(", ")
+        );
+    }
+    let harness = std::env::current_exe().context("locating this binary")?;
+    let reports = vec![runtimes::judge(driver, &harness, plugin_dirs)];
+    let text = match format {
+        Format::Human => report::human(&reports),
+        Format::Json => report::json(&reports),
+        Format::Junit => report::junit(&reports)?,
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            out!("{}", report::human(&reports).trim_start());
+            out!("report written to {}", path.display());
+        }
+        None => out!("{}", text.trim_end()),
+    }
+    if let Some(e) = &reports[0].error {
+        bail!("{}: {e}", reports[0].plugin);
+    }
+    Ok(reports[0].results.iter().all(|r| r.status != Status::Fail))
+}
