@@ -42,6 +42,9 @@ enum Cmd {
         format: cli::run::Format,
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Save each scenario's actions and recorded calls here as JSON.
+        #[arg(long)]
+        calls: Option<PathBuf>,
     },
     /// Run the conformance checks (the default). Without --plugin, the
     /// reference plugins that sit beside this binary.
@@ -249,9 +252,10 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
             cni_path,
             format,
             output,
+            calls,
         }) => cli::runtime::driver(&driver, driver_file.as_deref(), &fault).and_then(|d| {
             let dirs: Vec<PathBuf> = std::env::split_paths(&cni_path).collect();
-            cli::runtime::run(d.as_ref(), &dirs, format, output)
+            cli::runtime::run(d.as_ref(), &dirs, format, output, calls.as_deref())
         }),
         None => run_suite(RunArgs::parse_from(["run"])),
     }

@@ -32,6 +32,7 @@ pub(crate) fn run(
     plugin_dirs: &[PathBuf],
     format: Format,
     output: Option<PathBuf>,
+    calls: Option<&Path>,
 ) -> Result<bool> {
     let missing = driver.missing();
     if !missing.is_empty() {
@@ -42,7 +43,7 @@ pub(crate) fn run(
         );
     }
     let harness = std::env::current_exe().context("locating this binary")?;
-    let reports = vec![runtimes::judge(driver, &harness, plugin_dirs)];
+    let reports = vec![runtimes::judge(driver, &harness, plugin_dirs, calls)];
     let text = match format {
         Format::Human => report::human(&reports),
         Format::Json => report::json(&reports),

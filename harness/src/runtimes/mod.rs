@@ -29,7 +29,12 @@ use verdicts::{Evidence, Verdict};
 /// recorded calls. A stage or driver failure is the report's `error`,
 /// never a verdict; whatever happens, the runtime's leftovers are removed
 /// and any that could not be are reported as an error too.
-pub fn judge(driver: &dyn Driver, harness: &Path, plugin_dirs: &[PathBuf]) -> PluginReport {
+pub fn judge(
+    driver: &dyn Driver,
+    harness: &Path,
+    plugin_dirs: &[PathBuf],
+    calls_dir: Option<&Path>,
+) -> PluginReport {
     let mut report = PluginReport {
         plugin: format!("runtime {}", driver.name()),
         profile: "runtime scenarios".into(),
@@ -58,8 +63,40 @@ pub fn judge(driver: &dyn Driver, harness: &Path, plugin_dirs: &[PathBuf]) -> Pl
             return report;
         }
     };
+    if let Some(dir) = calls_dir
+        && let Err(e) = scenario::save(&played, dir)
+    {
+        left.push(format!(
+            "the calls could not be saved in {}: {e}",
+            dir.display()
+        ));
+    }
     if !left.is_empty() {
         report.error = Some(format!("the runtime left: {}", left.join("; ")));
+    }
+    // A runtime that never reached a spy in the plain lifecycle was not
+    // driven: that is the driver's failure, not a verdict.
+    if let Some(p) = played.iter().find(|p| p.scenario == "lifecycle")
+        && p.runtime_calls().is_empty()
+    {
+        let said: Vec<String> = p
+            .acts
+            .iter()
+            .filter_map(|(a, d)| {
+                d.as_ref()
+                    .filter(|d| !d.ok)
+                    .map(|d| format!("{}: {}", a.word(), d.output.trim()))
+            })
+            .collect();
+        report.error = Some(format!(
+            "the runtime called no plugin in the lifecycle scenario; {}",
+            if said.is_empty() {
+                "every action succeeded".to_string()
+            } else {
+                said.join("; ")
+            }
+        ));
+        return report;
     }
     let evidence = Evidence {
         played: &played,

@@ -23,6 +23,8 @@ pub struct Played {
     pub list: Value,
     /// The list as rewritten while a container was up (`config-change`).
     pub rewritten: Option<Value>,
+    /// When it was rewritten (the spies' clock).
+    pub rewritten_ns: Option<u64>,
     /// Each action and what the runtime did; `None` when the driver
     /// cannot do it.
     pub acts: Vec<(Action, Option<Done>)>,
@@ -185,6 +187,7 @@ fn play(
         network: network.clone(),
         list,
         rewritten: None,
+        rewritten_ns: None,
         acts: Vec::new(),
         calls: Vec::new(),
         unanswered: Vec::new(),
@@ -243,6 +246,7 @@ fn play(
             changed["plugins"][0]["x-conformance"] = json!({"position": "A", "changed": true});
             stage.write_list(&changed)?;
             played.rewritten = Some(changed);
+            played.rewritten_ns = Some(spy::monotonic_ns());
             act(&mut played, remove(1))?;
         }
         "concurrent" => {
@@ -290,4 +294,34 @@ fn play(
         })?;
     }
     Ok(played)
+}
+
+/// Writes each scenario's actions (with what the runtime said) and calls
+/// as `DIR/<scenario>.json`, for a reader to see what a verdict rests on.
+pub fn save(played: &[Played], dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for p in played {
+        let acts: Vec<Value> = p
+            .acts
+            .iter()
+            .map(|(a, d)| {
+                json!({
+                    "action": format!("{a:?}"),
+                    "ok": d.as_ref().map(|d| d.ok),
+                    "output": d.as_ref().map(|d| d.output.clone()),
+                })
+            })
+            .collect();
+        let doc = json!({
+            "scenario": p.scenario,
+            "list": p.list,
+            "rewritten": p.rewritten,
+            "actions": acts,
+            "calls": p.calls,
+            "unanswered": p.unanswered,
+        });
+        let text = serde_json::to_string_pretty(&doc).expect("values serialise");
+        std::fs::write(dir.join(format!("{}.json", p.scenario)), text)?;
+    }
+    Ok(())
 }

@@ -45,7 +45,8 @@ pub fn install(dir: &Path, harness: &Path) -> std::io::Result<()> {
     std::os::unix::fs::symlink(harness, dir.join(NAME))
 }
 
-fn monotonic_ns() -> u64 {
+/// CLOCK_MONOTONIC in nanoseconds: the clock every record uses.
+pub fn monotonic_ns() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
         .unwrap_or(0)
