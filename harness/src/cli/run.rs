@@ -135,15 +135,37 @@ pub(crate) fn list(as_json: bool) -> Result<bool> {
                 rules: c.rules(),
             })
             .collect();
+        let runtime = cni_conformance::runtimes::verdicts::catalog();
+        let items: Vec<Entry> = items
+            .into_iter()
+            .chain(runtime.iter().map(|c| Entry {
+                id: c.id,
+                refs: c.obligation,
+                kinds: vec!["runtime".into()],
+                summary: c.summary,
+                implemented: true,
+                not_yet: None,
+                rules: checks::rules::of(c.id),
+            }))
+            .collect();
         out!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(true);
     }
-    for c in &catalog {
-        out!("{:<40} {} ({})", c.id, c.summary, c.refs);
-        if let Impl::NotYet(why) = c.imp {
+    let runtime = cni_conformance::runtimes::verdicts::catalog();
+    let rows = catalog
+        .iter()
+        .map(|c| (c.id, c.summary, c.refs, c.imp.not_yet(), c.rules()))
+        .chain(
+            runtime
+                .iter()
+                .map(|c| (c.id, c.summary, c.obligation, None, checks::rules::of(c.id))),
+        );
+    for (id, summary, refs, not_yet, rules) in rows {
+        out!("{:<40} {} ({})", id, summary, refs);
+        if let Some(why) = not_yet {
             out!("    not yet implemented: {why}");
         }
-        for r in c.rules() {
+        for r in rules {
             let kinds = r
                 .kinds
                 .as_ref()
@@ -167,6 +189,10 @@ pub(crate) fn list(as_json: bool) -> Result<bool> {
         }
     }
     let implemented = catalog.iter().filter(|c| c.run().is_some()).count();
-    out!("{} checks, {implemented} implemented", catalog.len());
+    out!(
+        "{} plugin checks, {implemented} implemented; {} runtime checks (`cni-conformance runtime`)",
+        catalog.len(),
+        runtime.len()
+    );
     Ok(true)
 }
