@@ -8,6 +8,7 @@
 //! reference plugins: it judges any plugin by running it.
 
 pub mod checks;
+pub mod expectations;
 pub mod observe;
 pub mod profile;
 pub mod report;

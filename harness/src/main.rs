@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use cni_conformance::expectations::Expectations;
+use cni_conformance::report::Mode;
 use cni_conformance::schema::Kind;
 use cni_conformance::spec::{Verb, Version};
 use cni_conformance::suite::RunOptions;
@@ -45,6 +47,16 @@ enum Cmd {
         /// Save each scenario's actions and recorded calls here as JSON.
         #[arg(long)]
         calls: Option<PathBuf>,
+    },
+    /// Merge JSON reports (plugins, runtimes) into one, in any format:
+    /// `report --format html --output matrix.html a.json b.json`.
+    Report {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = cli::run::Format::Html)]
+        format: cli::run::Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Run the conformance checks (the default). Without --plugin, the
     /// reference plugins that sit beside this binary.
@@ -142,6 +154,18 @@ struct RunArgs {
     /// Write the report here instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Deviations you know about (TOML, `[[expect]]` id, versions, expect
+    /// = "fail" | "warn", reason, link): they are `xfail`; one that now
+    /// passes is `xpass` and fails the run.
+    #[arg(long)]
+    expectations: Option<PathBuf>,
+    /// SHOULD deviations fail the run too.
+    #[arg(long)]
+    strict: bool,
+    /// A certification run: every implemented check at every advertised
+    /// version, no expectations, no filter; SHOULD deviations fail it.
+    #[arg(long, conflicts_with_all = ["expectations", "filter", "versions", "strict"])]
+    certify: bool,
 }
 
 fn main() -> ExitCode {
@@ -159,6 +183,11 @@ fn main() -> ExitCode {
             return exit_code(cli::validate::validate(*kind, version.as_deref(), file));
         }
         Some(Cmd::List { json }) => return exit_code(cli::run::list(*json)),
+        Some(Cmd::Report {
+            reports,
+            format,
+            output,
+        }) => return exit_code(cli::merge::merge(reports, *format, output.clone())),
         _ => {}
     }
     // Before any thread exists: an unprivileged user namespace needs that.
@@ -243,7 +272,9 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
             let here = std::env::current_exe().context("locating this binary")?;
             cli::vectors::vectors(plugin, dir, here.parent().context("binary has no folder")?)
         }
-        Some(Cmd::List { .. }) => unreachable!("handled before namespaces"),
+        Some(Cmd::List { .. }) | Some(Cmd::Report { .. }) => {
+            unreachable!("handled before namespaces")
+        }
         Some(Cmd::Run(args)) => run_suite(args),
         Some(Cmd::Runtime {
             driver,
@@ -299,6 +330,9 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         jobs,
         format,
         output,
+        expectations,
+        strict,
+        certify,
     } = args;
     let here = std::env::current_exe().context("locating this binary")?;
     let dir = here.parent().context("binary has no folder")?.to_path_buf();
@@ -334,5 +368,20 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         jobs,
         spy_dir: Some(spy.path().to_path_buf()),
     };
-    cli::run::run(&plugins, &opts, format, output)
+    let known = |id: &str| {
+        cni_conformance::checks::catalog()
+            .iter()
+            .any(|c| c.id == id && c.run().is_some())
+    };
+    let judging = cli::run::Judging {
+        mode: match (certify, strict) {
+            (true, _) => Mode::Certification,
+            (false, true) => Mode::Strict,
+            (false, false) => Mode::Normal,
+        },
+        expectations: expectations
+            .map(|path| Expectations::load(&path, &known))
+            .transpose()?,
+    };
+    cli::run::run(&plugins, &opts, &judging, format, output)
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::checks::{self, Basis, CaseError, Check, Cx, Finding, Level, Rule, Unjudged};
@@ -33,7 +33,7 @@ pub struct RunOptions {
 }
 
 /// What became of one check in one version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Pass,
@@ -49,6 +49,13 @@ pub enum Status {
     NotExercised,
     /// Something it builds on failed; `blockedBy` names the check.
     Blocked,
+    /// A deviation the expectations file lists: not in the exit status.
+    #[serde(rename = "xfail")]
+    XFail,
+    /// Listed in the expectations file, and now passes: fails the run
+    /// until the entry is removed.
+    #[serde(rename = "xpass")]
+    XPass,
     /// The harness could not carry it out: never a verdict on the plugin.
     Error,
 }
@@ -62,6 +69,8 @@ impl Status {
             Status::Note => "note",
             Status::NotApplicable => "n/a",
             Status::NotExercised => "not exercised",
+            Status::XFail => "xfail",
+            Status::XPass => "XPASS",
             Status::Blocked => "blocked",
             Status::Error => "ERROR",
         }
@@ -69,7 +78,7 @@ impl Status {
 }
 
 /// One check in one version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CaseResult {
     pub plugin: String,
@@ -89,13 +98,13 @@ pub struct CaseResult {
     pub quote: String,
     pub basis: Basis,
     pub summary: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
     pub duration_ms: u64,
 }
 
 /// One plugin's run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginReport {
     pub plugin: String,
@@ -119,6 +128,10 @@ pub struct Summary {
     pub not_applicable: usize,
     #[serde(skip_serializing_if = "is_zero")]
     pub not_exercised: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub xfailed: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub xpassed: usize,
     pub blocked: usize,
     pub errors: usize,
 }
@@ -134,6 +147,8 @@ impl Summary {
                 Status::Note => &mut s.noted,
                 Status::NotApplicable => &mut s.not_applicable,
                 Status::NotExercised => &mut s.not_exercised,
+                Status::XFail => &mut s.xfailed,
+                Status::XPass => &mut s.xpassed,
                 Status::Blocked => &mut s.blocked,
                 Status::Error => &mut s.errors,
             } += 1;

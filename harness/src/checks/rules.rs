@@ -109,7 +109,7 @@ pub fn parse_range(text: &str) -> Result<VersionRange, String> {
 }
 
 /// The rule files, by category.
-const FILES: [(&str, &str); 17] = [
+pub const FILES: [(&str, &str); 17] = [
     ("version", include_str!("../../catalog/version.toml")),
     ("env", include_str!("../../catalog/env.toml")),
     ("config", include_str!("../../catalog/config.toml")),

@@ -11,6 +11,7 @@ macro_rules! out {
 
 pub(crate) mod doctor;
 pub(crate) mod exec;
+pub(crate) mod merge;
 pub(crate) mod run;
 pub(crate) mod runtime;
 pub(crate) mod validate;

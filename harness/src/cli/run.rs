@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use cni_conformance::checks::{self, Basis, Impl, Level, Rule};
-use cni_conformance::report;
+use cni_conformance::expectations::Expectations;
+use cni_conformance::report::{self, Mode, Provenance};
 use cni_conformance::suite::{self, RunOptions};
 use cni_conformance::suite::{CaseResult, PluginReport, Status};
 use serde::Serialize;
@@ -16,18 +17,122 @@ pub(crate) enum Format {
     Human,
     Json,
     Junit,
+    Tap,
+    Markdown,
+    Html,
 }
 
-/// Runs every plugin and writes the report, always; the verdict: true when
-/// no MUST check failed. Harness errors, plugins that could not be run and
-/// runs that prove nothing are errors (exit 2), after the report.
+/// How a run judges, and what it knows beforehand.
+pub(crate) struct Judging {
+    pub mode: Mode,
+    pub expectations: Option<Expectations>,
+}
+
+/// Writes the report in `format` to `output` (or stdout); when
+/// `GITHUB_STEP_SUMMARY` names a file, the Markdown summary is appended
+/// to it too.
+pub(crate) fn write_report(
+    run: report::Run,
+    format: Format,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let text = match format {
+        Format::Human => report::human(run),
+        Format::Json => report::json(run),
+        Format::Junit => report::junit(run)?,
+        Format::Tap => report::tap::tap(run),
+        Format::Markdown => report::markdown::markdown(run, usize::MAX),
+        Format::Html => report::html::html(run),
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            // The CI log shows the verdict too, not only the file.
+            out!("{}", report::human(run).trim_start());
+            out!("report written to {}", path.display());
+        }
+        None => out!("{}", text.trim_end()),
+    }
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        use std::io::Write as _;
+        let md = report::markdown::markdown(run, report::markdown::STEP_SUMMARY_LIMIT);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(md.as_bytes()))
+            .with_context(|| {
+                format!(
+                    "appending to GITHUB_STEP_SUMMARY {}",
+                    summary.to_string_lossy()
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// The run's verdict after the report is written: plugins that could not
+/// be run and harness errors are errors (exit 2); otherwise true unless a
+/// MUST failed, an expectation went stale (xpass), or, in strict and
+/// certification modes, a SHOULD deviated.
+pub(crate) fn verdict(reports: &[PluginReport], mode: Mode) -> Result<bool> {
+    for rep in reports {
+        if let Some(e) = &rep.error {
+            bail!("{}: {e}", rep.plugin);
+        }
+    }
+    let all = || reports.iter().flat_map(|r| &r.results);
+    let errors = all().filter(|r| r.status == Status::Error).count();
+    if errors > 0 {
+        bail!("the harness could not run {errors} case(s): see the ERROR lines of the report");
+    }
+    for rep in reports {
+        let must: Vec<&CaseResult> = rep
+            .results
+            .iter()
+            .filter(|r| r.level == Level::Must)
+            .collect();
+        let unjudged = |r: &&CaseResult| {
+            matches!(
+                r.status,
+                Status::NotApplicable | Status::Blocked | Status::NotExercised
+            )
+        };
+        if !must.is_empty() && must.iter().all(unjudged) {
+            bail!(
+                "{}: none of the {} MUST cases could judge it, so the run proves nothing (the first, {} at {}: {})",
+                rep.plugin,
+                must.len(),
+                must[0].id,
+                must[0].version,
+                must[0].reason.as_deref().unwrap_or("no reason given")
+            );
+        }
+    }
+    let stale: Vec<&CaseResult> = all().filter(|r| r.status == Status::XPass).collect();
+    for r in &stale {
+        eprintln!("cni-conformance: {} [{}]: {}", r.id, r.version, r.message);
+    }
+    let strict = mode != Mode::Normal;
+    Ok(stale.is_empty()
+        && all().all(|r| r.status != Status::Fail && !(strict && r.status == Status::Warn)))
+}
+
+/// Runs every plugin and writes the report, always; then the verdict.
 pub(crate) fn run(
     plugins: &[PathBuf],
     opts: &RunOptions,
+    judging: &Judging,
     format: Format,
     output: Option<PathBuf>,
 ) -> Result<bool> {
+    let paths: Vec<&std::path::Path> = plugins.iter().map(PathBuf::as_path).collect();
+    let mut provenance = Provenance::now(&paths, std::env::args().skip(1).collect(), judging.mode);
+    provenance.expectations = judging.expectations.as_ref().map(|e| e.path.clone());
     let live = format == Format::Human && output.is_none();
+    if live {
+        out!("{}", provenance.headline());
+    }
     let out = Mutex::new(());
     let progress = |r: &CaseResult| {
         if live {
@@ -40,66 +145,27 @@ pub(crate) fn run(
         if live {
             out!("== {}", plugin.display());
         }
-        reports.push(
-            suite::run_plugin(plugin, opts, &progress).unwrap_or_else(|e| PluginReport {
-                plugin: plugin.display().to_string(),
-                profile: opts.profile.clone().unwrap_or_default(),
-                versions: Vec::new(),
-                error: Some(suite::error_chain(&e)),
-                results: Vec::new(),
-            }),
-        );
-    }
-    let text = match format {
-        Format::Human => report::human(&reports),
-        Format::Json => report::json(&reports),
-        Format::Junit => report::junit(&reports)?,
-    };
-    match output {
-        Some(path) => {
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-            // The CI log shows the verdict too, not only the file.
-            out!("{}", report::human(&reports).trim_start());
-            out!("report written to {}", path.display());
+        let mut rep = suite::run_plugin(plugin, opts, &progress).unwrap_or_else(|e| PluginReport {
+            plugin: plugin.display().to_string(),
+            profile: opts.profile.clone().unwrap_or_default(),
+            versions: Vec::new(),
+            error: Some(suite::error_chain(&e)),
+            results: Vec::new(),
+        });
+        if let Some(x) = &judging.expectations {
+            x.apply(&mut rep.results);
         }
-        None => out!("{}", text.trim_end()),
+        reports.push(rep);
     }
-    for rep in &reports {
-        if let Some(e) = &rep.error {
-            bail!("{}: {e}", rep.plugin);
-        }
-    }
-    let errors = reports
-        .iter()
-        .flat_map(|r| &r.results)
-        .filter(|r| r.status == Status::Error)
-        .count();
-    if errors > 0 {
-        bail!("the harness could not run {errors} case(s): see the ERROR lines of the report");
-    }
-    for rep in &reports {
-        let must: Vec<&CaseResult> = rep
-            .results
-            .iter()
-            .filter(|r| r.level == Level::Must)
-            .collect();
-        let unjudged =
-            |r: &&CaseResult| matches!(r.status, Status::NotApplicable | Status::Blocked);
-        if !must.is_empty() && must.iter().all(unjudged) {
-            bail!(
-                "{}: none of the {} MUST cases could judge the plugin, so the run proves nothing (the first, {} at {}: {})",
-                rep.plugin,
-                must.len(),
-                must[0].id,
-                must[0].version,
-                must[0].reason.as_deref().unwrap_or("no reason given")
-            );
-        }
-    }
-    Ok(reports
-        .iter()
-        .flat_map(|r| &r.results)
-        .all(|r| r.status != Status::Fail))
+    write_report(
+        report::Run {
+            reports: &reports,
+            provenance: &provenance,
+        },
+        format,
+        output,
+    )?;
+    verdict(&reports, judging.mode)
 }
 
 /// One catalog entry, as `list --json` prints it.

@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use cni_conformance::report;
+use cni_conformance::report::{self, Mode, Provenance};
 use cni_conformance::runtimes::{self, CommandDriver, Driver, Fault, OwnDriver};
-use cni_conformance::suite::Status;
 
 use super::run::Format;
 
@@ -43,22 +42,15 @@ pub(crate) fn run(
         );
     }
     let harness = std::env::current_exe().context("locating this binary")?;
+    let provenance = Provenance::now(&[], std::env::args().skip(1).collect(), Mode::Normal);
     let reports = vec![runtimes::judge(driver, &harness, plugin_dirs, calls)];
-    let text = match format {
-        Format::Human => report::human(&reports),
-        Format::Json => report::json(&reports),
-        Format::Junit => report::junit(&reports)?,
-    };
-    match output {
-        Some(path) => {
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-            out!("{}", report::human(&reports).trim_start());
-            out!("report written to {}", path.display());
-        }
-        None => out!("{}", text.trim_end()),
-    }
-    if let Some(e) = &reports[0].error {
-        bail!("{}: {e}", reports[0].plugin);
-    }
-    Ok(reports[0].results.iter().all(|r| r.status != Status::Fail))
+    super::run::write_report(
+        report::Run {
+            reports: &reports,
+            provenance: &provenance,
+        },
+        format,
+        output,
+    )?;
+    super::run::verdict(&reports, Mode::Normal)
 }

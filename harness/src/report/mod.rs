@@ -1,6 +1,15 @@
 //! The report: a run's results in the formats people and CI read (human,
-//! JSON, JUnit). The JSON document is [`Report`], the contract of
-//! `schemas/report.json`, versioned by [`FORMAT_VERSION`].
+//! JSON, JUnit, TAP, Markdown, HTML). The JSON document is [`Report`], the
+//! contract of `schemas/report.json`, versioned by [`FORMAT_VERSION`];
+//! every format starts from a [`Run`]: the plugins' results and where they
+//! come from ([`Provenance`]).
+
+pub mod html;
+pub mod markdown;
+pub mod provenance;
+pub mod tap;
+
+pub use provenance::{Mode, Provenance};
 
 use std::fmt::Write as _;
 
@@ -12,7 +21,15 @@ use crate::suite::{CaseResult, PluginReport, Status, Summary};
 /// Bumped when a field changes meaning or goes; new fields are additions.
 /// 2: statuses not-applicable, blocked and error replace skip.
 /// 3: levels per version with INFO, status note, quote and basis.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: provenance; statuses not-exercised, xfail and xpass.
+pub const FORMAT_VERSION: u32 = 4;
+
+/// What every format renders: the reports of one run and its provenance.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub reports: &'a [PluginReport],
+    pub provenance: &'a Provenance,
+}
 
 /// The JSON report.
 #[derive(Debug, Serialize)]
@@ -21,15 +38,21 @@ pub struct Report<'a> {
     pub format_version: u32,
     /// Every plugin, comma-separated.
     pub plugin: String,
+    pub provenance: Provenance,
     pub summary: Summary,
     pub plugins: &'a [PluginReport],
     pub results: Vec<&'a CaseResult>,
 }
 
 impl<'a> Report<'a> {
-    pub fn new(plugins: &'a [PluginReport]) -> Report<'a> {
+    pub fn new(run: Run<'a>) -> Report<'a> {
+        let plugins = run.reports;
         let results: Vec<&CaseResult> = plugins.iter().flat_map(|p| &p.results).collect();
+        let mut provenance = run.provenance.clone();
+        provenance.cases_not_run = results.iter().filter(|r| r.status == Status::Error).count()
+            + plugins.iter().filter(|p| p.error.is_some()).count();
         Report {
+            provenance,
             format_version: FORMAT_VERSION,
             plugin: plugins
                 .iter()
@@ -47,10 +70,14 @@ impl<'a> Report<'a> {
 pub fn line(r: &CaseResult) -> String {
     let tail = match r.status {
         Status::Pass => String::new(),
-        Status::NotApplicable | Status::NotExercised | Status::Blocked | Status::Error => {
-            format!("({})", r.reason.as_deref().unwrap_or_default())
+        Status::NotApplicable
+        | Status::NotExercised
+        | Status::Blocked
+        | Status::Error
+        | Status::XFail => format!("({})", r.reason.as_deref().unwrap_or_default()),
+        Status::Fail | Status::Warn | Status::Note | Status::XPass => {
+            r.message.chars().take(160).collect()
         }
-        Status::Fail | Status::Warn | Status::Note => r.message.chars().take(160).collect(),
     };
     format!(
         "{:7} {:<40} {:<6} {:<6} {tail}",
@@ -64,8 +91,10 @@ pub fn line(r: &CaseResult) -> String {
 /// The summary after the live lines: counts per category, then every
 /// failure and warning with its clause, expectation and evidence, then
 /// harness errors apart.
-pub fn human(reports: &[PluginReport]) -> String {
+pub fn human(run: Run) -> String {
+    let reports = run.reports;
     let mut s = String::new();
+    let _ = writeln!(s, "{}", run.provenance.headline());
     for rep in reports {
         let versions: Vec<&str> = rep.versions.iter().map(|v| v.as_str()).collect();
         let _ = writeln!(
@@ -102,11 +131,12 @@ pub fn human(reports: &[PluginReport]) -> String {
                 }
             );
         }
-        for r in rep
-            .results
-            .iter()
-            .filter(|r| matches!(r.status, Status::Fail | Status::Warn | Status::Note))
-        {
+        for r in rep.results.iter().filter(|r| {
+            matches!(
+                r.status,
+                Status::Fail | Status::Warn | Status::Note | Status::XPass | Status::XFail
+            )
+        }) {
             let _ = writeln!(
                 s,
                 "\n{} {} [{}] {} {}{}: \"{}\"",
@@ -173,17 +203,25 @@ pub fn human(reports: &[PluginReport]) -> String {
     s
 }
 
-pub fn json(reports: &[PluginReport]) -> String {
-    serde_json::to_string_pretty(&Report::new(reports)).expect("reports serialise") + "\n"
+pub fn json(run: Run) -> String {
+    serde_json::to_string_pretty(&Report::new(run)).expect("reports serialise") + "\n"
 }
 
-pub fn junit(reports: &[PluginReport]) -> Result<String, quick_junit::SerializeError> {
+pub fn junit(run: Run) -> Result<String, quick_junit::SerializeError> {
+    let reports = run.reports;
     let mut report = quick_junit::Report::new("cni-conformance");
     for rep in reports {
         let mut suite = TestSuite::new(rep.plugin.clone());
         for r in &rep.results {
             let status = match r.status {
-                Status::Pass | Status::Warn | Status::Note => TestCaseStatus::success(),
+                Status::Pass | Status::Warn | Status::Note | Status::XFail => {
+                    TestCaseStatus::success()
+                }
+                Status::XPass => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(r.message.clone());
+                    s
+                }
                 Status::Fail => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     s.set_message(r.message.clone());

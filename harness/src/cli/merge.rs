@@ -1,0 +1,54 @@
+//! `cni-conformance report`: several JSON reports (plugins, runtimes) as
+//! one matrix, in any format.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use cni_conformance::report::{self, Provenance};
+use cni_conformance::suite::{CaseResult, PluginReport};
+use serde::Deserialize;
+
+use super::run::Format;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Saved {
+    #[serde(default)]
+    provenance: Option<Provenance>,
+    plugins: Vec<PluginReport>,
+    results: Vec<CaseResult>,
+}
+
+pub(crate) fn merge(files: &[PathBuf], format: Format, output: Option<PathBuf>) -> Result<bool> {
+    let mut reports: Vec<PluginReport> = Vec::new();
+    let mut provenance: Option<Provenance> = None;
+    for f in files {
+        let text = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let saved: Saved = serde_json::from_slice(&text)
+            .with_context(|| format!("{}: not a JSON report of this harness", f.display()))?;
+        for mut p in saved.plugins {
+            p.results = saved
+                .results
+                .iter()
+                .filter(|r| r.plugin == p.plugin)
+                .cloned()
+                .collect();
+            reports.push(p);
+        }
+        match (&mut provenance, saved.provenance) {
+            (None, p) => provenance = p,
+            (Some(all), Some(p)) => all.judged.extend(p.judged),
+            _ => {}
+        }
+    }
+    let provenance = provenance.unwrap_or_default();
+    super::run::write_report(
+        report::Run {
+            reports: &reports,
+            provenance: &provenance,
+        },
+        format,
+        output,
+    )?;
+    Ok(true)
+}

@@ -1,0 +1,148 @@
+//! The report formats: TAP 14 whose plan matches its test points, JUnit
+//! and HTML that parse as XML, Markdown with the failures, and `report`
+//! merging JSON reports into one matrix.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use tempfile::TempDir;
+
+/// The reference macvlan, or the broken `check-prints` wrapper around it
+/// (it fails check.no-output at 0.4.0), in a plugin folder.
+fn plugins(broken: bool) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let reference = common::reference_dir();
+    let macvlan = if broken {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/check-prints");
+        std::fs::copy(script, dir.path().join("macvlan")).unwrap();
+        "macvlan.real"
+    } else {
+        "macvlan"
+    };
+    std::os::unix::fs::symlink(reference.join("macvlan"), dir.path().join(macvlan)).unwrap();
+    std::os::unix::fs::symlink(reference.join("host-local"), dir.path().join("host-local"))
+        .unwrap();
+    dir
+}
+
+fn report(plugins: &Path, format: &str) -> String {
+    let out = Command::new(common::harness())
+        .args([
+            "run",
+            "--filter",
+            "check.",
+            "--versions",
+            "0.4.0,1.0.0",
+            "--format",
+            format,
+        ])
+        .arg("--plugin")
+        .arg(plugins.join("macvlan"))
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn parses_as_xml(text: &str) {
+    let mut reader = quick_xml::Reader::from_str(text);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("not well-formed at {}: {e}", reader.buffer_position()),
+        }
+    }
+}
+
+#[test]
+fn tap_plans_exactly_its_test_points() {
+    let bin = plugins(true);
+    let tap = report(bin.path(), "tap");
+    let mut lines = tap.lines();
+    assert_eq!(lines.next(), Some("TAP version 14"));
+    let plan: usize = lines
+        .next()
+        .and_then(|l| l.strip_prefix("1.."))
+        .and_then(|n| n.parse().ok())
+        .expect("a plan line");
+    let points: Vec<&str> = tap
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("not ok "))
+        .collect();
+    assert_eq!(points.len(), plan);
+    for (i, p) in points.iter().enumerate() {
+        let n = p.trim_start_matches("not ").trim_start_matches("ok ");
+        assert!(
+            n.starts_with(&format!("{} ", i + 1)),
+            "point {} is {p}",
+            i + 1
+        );
+    }
+    assert!(
+        tap.contains("not ok") && tap.contains("check.no-output [0.4.0]"),
+        "{tap}"
+    );
+}
+
+#[test]
+fn junit_and_html_are_well_formed() {
+    let bin = plugins(true);
+    parses_as_xml(&report(bin.path(), "junit"));
+    let html = report(bin.path(), "html");
+    parses_as_xml(&html);
+    // Failures first: the failing case leads its cell.
+    let fail = html.find("<b>FAIL</b>").expect("a failure");
+    let first_pass = html.find("<b>pass</b>").expect("a pass");
+    assert!(fail < first_pass);
+}
+
+#[test]
+fn markdown_lists_each_failure_with_its_rule() {
+    let bin = plugins(true);
+    let md = report(bin.path(), "markdown");
+    assert!(md.contains("| judged | pass | fail |"), "{md}");
+    assert!(
+        md.contains("`check.no-output` [0.4.0]")
+            && md.contains("The plugin must return either nothing or an error."),
+        "{md}"
+    );
+}
+
+#[test]
+fn report_merges_json_reports_into_one_matrix() {
+    let (good, bad) = (plugins(false), plugins(true));
+    let dir = TempDir::new().unwrap();
+    let a = dir.path().join("a.json");
+    let b = dir.path().join("b.json");
+    std::fs::write(&a, report(good.path(), "json")).unwrap();
+    std::fs::write(&b, report(bad.path(), "json")).unwrap();
+    let out = Command::new(common::harness())
+        .args(["report", "--format", "html"])
+        .args([&a, &b])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = String::from_utf8(out.stdout).unwrap();
+    parses_as_xml(&html);
+    // Both plugin rows, the failing one first.
+    let rows: Vec<usize> = [bad.path(), good.path()]
+        .iter()
+        .map(|p| {
+            html.find(&p.join("macvlan").display().to_string())
+                .expect("its row")
+        })
+        .collect();
+    assert!(rows[0] < rows[1], "the failing plugin is not first");
+}
