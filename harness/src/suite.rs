@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::checks::{self, Basis, CaseError, Check, Cx, Finding, Level, Rule, Unjudged};
 use crate::profile::{Fill, PluginKind, Profile, ProfileError};
+use crate::runtime::exec::ExecError;
 use crate::runtime::{NetworkConfig, Runtime};
 use crate::sandbox::{Sandbox, SandboxError, SandboxOptions};
 use crate::spec::Version;
@@ -252,6 +253,10 @@ fn preflight(
     Ok(advertised(&step.outcome.json().unwrap_or(Value::Null)))
 }
 
+/// Consecutive timeouts of one verb after which the run stops calling it:
+/// a plugin that hangs on ADD is judged in about one timeout per job.
+pub const GIVE_UP_AFTER: u32 = 2;
+
 /// The result of one case, from what the check returned.
 fn outcome(
     check: &Check,
@@ -263,7 +268,13 @@ fn outcome(
 ) -> CaseResult {
     let level = rule.level;
     let mut blocked_by = None;
+    let gave_up = |e: &CaseError| matches!(e, CaseError::Exec(ExecError::GaveUp { .. }));
     let (status, message, reason) = match (judged, deferred.into_iter().next()) {
+        // A verb the plugin keeps timing out on is not called again.
+        (_, Some(e)) | (Err(Unjudged::Harness(e)), None) if gave_up(&e) => {
+            blocked_by = Some("timeout".to_string());
+            (Status::Blocked, "not run".into(), Some(error_chain(&e)))
+        }
         // A clean-up the harness failed taints whatever the check found.
         (_, Some(e)) | (Err(Unjudged::Harness(e)), None) => {
             (Status::Error, "not run".into(), Some(error_chain(&e)))
@@ -393,6 +404,7 @@ pub fn run_plugin(
     }
     let queue = Mutex::new(VecDeque::from(queue));
     let results = Mutex::new(Vec::new());
+    let breaker = std::sync::Arc::new(crate::runtime::exec::Breaker::new(GIVE_UP_AFTER));
     std::thread::scope(|s| {
         for _ in 0..opts.jobs.max(1) {
             s.spawn(|| {
@@ -414,7 +426,8 @@ pub fn run_plugin(
                         cni_path.clone(),
                         opts.timeout,
                         opts.spy_dir.clone(),
-                    );
+                    )
+                    .with_breaker(breaker.clone());
                     let started = Instant::now();
                     let judged = run(&cx);
                     let r = outcome(check, rule, &cx, judged, cx.take_deferred(), started);

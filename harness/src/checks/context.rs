@@ -39,6 +39,8 @@ pub struct Cx {
     evidence: Mutex<Vec<String>>,
     /// Harness errors met while cleaning up (in guards' drops).
     deferred: Mutex<Vec<CaseError>>,
+    /// Shared by the run: verbs the plugin keeps timing out on.
+    breaker: Option<std::sync::Arc<crate::runtime::exec::Breaker>>,
 }
 
 /// How a check wants its world, beyond the profile's defaults.
@@ -84,7 +86,14 @@ impl Cx {
             spy_dir,
             evidence: Mutex::new(Vec::new()),
             deferred: Mutex::new(Vec::new()),
+            breaker: None,
         }
+    }
+
+    /// The same context sharing `breaker` with the run's other cases.
+    pub fn with_breaker(mut self, breaker: std::sync::Arc<crate::runtime::exec::Breaker>) -> Cx {
+        self.breaker = Some(breaker);
+        self
     }
 
     pub fn kind(&self) -> PluginKind {
@@ -263,6 +272,9 @@ impl<'c> World<'c> {
         let mut path = self.cx.cni_path.clone();
         path.extend(self.cx.spy_dir.clone());
         let mut rt = Runtime::new(&self.sb, path, self.cx.timeout).with_cache(self.cache.clone());
+        if let Some(b) = &self.cx.breaker {
+            rt = rt.with_breaker(b.clone());
+        }
         if let Some(log) = &self.spy_log {
             rt.extra_env
                 .push(("CNI_SPY_LOG".into(), log.display().to_string()));

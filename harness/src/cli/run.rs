@@ -113,8 +113,19 @@ pub(crate) fn verdict(reports: &[PluginReport], mode: Mode) -> Result<bool> {
     for r in &stale {
         eprintln!("cni-conformance: {} [{}]: {}", r.id, r.version, r.message);
     }
+    // A plugin that keeps hanging cannot pass: the MUST cases given up on
+    // would each have waited for the same timeout.
+    let given_up = all()
+        .filter(|r| r.blocked_by.as_deref() == Some("timeout") && r.level == Level::Must)
+        .count();
+    if given_up > 0 {
+        eprintln!(
+            "cni-conformance: {given_up} MUST case(s) not run because the plugin kept timing out (see blocked)"
+        );
+    }
     let strict = mode != Mode::Normal;
     Ok(stale.is_empty()
+        && given_up == 0
         && all().all(|r| r.status != Status::Fail && !(strict && r.status == Status::Warn)))
 }
 

@@ -27,6 +27,63 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    /// The plugin timed out on this verb too often in a row: the call is
+    /// not made (see [`Breaker`]).
+    #[error(
+        "{plugin} timed out on {verb} {timeouts} times in a row, so its {verb} calls are no longer made"
+    )]
+    GaveUp {
+        plugin: String,
+        verb: crate::spec::Verb,
+        timeouts: u32,
+    },
+}
+
+/// Gives up on a verb of a plugin after `limit` consecutive timeouts, so a
+/// plugin that hangs on every ADD costs a few timeouts, not one per case.
+/// Shared by every case of a run; any answer in time resets the count.
+#[derive(Debug)]
+pub struct Breaker {
+    limit: u32,
+    timeouts: std::sync::Mutex<std::collections::HashMap<(String, crate::spec::Verb), u32>>,
+}
+
+impl Breaker {
+    pub fn new(limit: u32) -> Breaker {
+        Breaker {
+            limit,
+            timeouts: Default::default(),
+        }
+    }
+
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, crate::spec::Verb), u32>>
+    {
+        self.timeouts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `Err` when the verb was given up on.
+    pub fn admit(&self, plugin: &str, verb: crate::spec::Verb) -> Result<(), ExecError> {
+        match self.map().get(&(plugin.to_string(), verb)) {
+            Some(&n) if n >= self.limit => Err(ExecError::GaveUp {
+                plugin: plugin.into(),
+                verb,
+                timeouts: n,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn record(&self, plugin: &str, verb: crate::spec::Verb, exit: Exit) {
+        let mut map = self.map();
+        let n = map.entry((plugin.to_string(), verb)).or_insert(0);
+        if exit == Exit::TimedOut {
+            *n += 1;
+        } else if *n < self.limit {
+            *n = 0;
+        }
+    }
 }
 
 /// libcni's lookup: the first regular file named `name` in the folders.

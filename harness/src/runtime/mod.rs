@@ -59,6 +59,7 @@ pub struct Runtime<'a> {
     /// Extra environment for every plugin (e.g. the spy's log path).
     pub extra_env: Vec<(String, String)>,
     cache: ResultCache,
+    breaker: Option<Arc<exec::Breaker>>,
 }
 
 impl<'a> Runtime<'a> {
@@ -69,7 +70,14 @@ impl<'a> Runtime<'a> {
             timeout,
             extra_env: Vec::new(),
             cache: ResultCache::default(),
+            breaker: None,
         }
+    }
+
+    /// The same runtime giving up on a verb after repeated timeouts.
+    pub fn with_breaker(mut self, breaker: Arc<exec::Breaker>) -> Runtime<'a> {
+        self.breaker = Some(breaker);
+        self
     }
 
     /// The same runtime keeping its results in `cache`.
@@ -137,11 +145,17 @@ impl<'a> Runtime<'a> {
         when: Option<&(dyn Fn() -> bool + Sync)>,
     ) -> Result<Step, exec::ExecError> {
         let path = exec::find_plugin(plugin, &self.cni_path)?;
+        if let Some(b) = &self.breaker {
+            b.admit(plugin, verb)?;
+        }
         let kill = exec::Kill {
             after: self.timeout,
             when,
         };
         let outcome = exec::run(self.sandbox.plugin_command(&path), &path, &env, stdin, kill)?;
+        if let Some(b) = &self.breaker {
+            b.record(plugin, verb, outcome.exit);
+        }
         let request = serde_json::from_slice(stdin)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(stdin).into()));
         Ok(Step {
