@@ -72,6 +72,10 @@ struct ProfileFile {
     one_attachment: bool,
     #[serde(default)]
     runtime_config: Option<String>,
+    #[serde(default)]
+    setup: Option<String>,
+    #[serde(default)]
+    teardown: Option<String>,
 }
 
 fn default_ifname() -> String {
@@ -109,6 +113,11 @@ pub struct Profile {
     /// What a runtime passes as capability arguments (`portMappings`,
     /// `bandwidth`, ...), offered to the plugins that declare them.
     pub runtime_config: serde_json::Map<String, Value>,
+    /// Shell commands run in each sandbox's host namespace (and mount
+    /// namespace) after it is made and before it goes: the agent a
+    /// daemon-backed plugin talks to. Their failures are harness errors.
+    pub setup: Option<String>,
+    pub teardown: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -332,6 +341,8 @@ impl Profile {
             ifname: p.ifname,
             one_attachment: p.one_attachment,
             runtime_config,
+            setup: p.setup,
+            teardown: p.teardown,
         })
     }
 

@@ -231,14 +231,18 @@ impl Cx {
             sb.add_container(&format!("ctr{i}"))?;
         }
         let spy_log = spec.spy_log.then(|| sb.dir().join("spy.log"));
-        Ok(World {
+        let world = World {
             cx: self,
             sb,
             fill,
             net,
             cache: ResultCache::default(),
             spy_log,
-        })
+        };
+        if let Some(setup) = &self.profile.setup {
+            world.hook("setup", setup)?;
+        }
+        Ok(world)
     }
 }
 
@@ -267,7 +271,52 @@ pub struct World<'c> {
     spy_log: Option<PathBuf>,
 }
 
+impl Drop for World<'_> {
+    fn drop(&mut self) {
+        if let Some(teardown) = &self.cx.profile.teardown
+            && let Err(e) = self.hook("teardown", teardown)
+        {
+            self.cx.defer(e);
+        }
+    }
+}
+
 impl<'c> World<'c> {
+    /// Runs a profile's `setup` or `teardown` in the sandbox, as plugins
+    /// run, with the sandbox's paths in `CNI_CONFORMANCE_*` variables.
+    fn hook(&self, what: &str, script: &str) -> Result<(), CaseError> {
+        let containers: Vec<String> = self
+            .sb
+            .containers()
+            .iter()
+            .map(|c| c.file_path().display().to_string())
+            .collect();
+        let out = self
+            .sb
+            .plugin_command("sh")
+            .args(["-c", script])
+            .env("CNI_CONFORMANCE_DIR", self.sb.dir())
+            .env("CNI_CONFORMANCE_NETWORK", &self.net.name)
+            .env("CNI_CONFORMANCE_CONTAINERS", containers.join(":"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|source| CaseError::Spawn {
+                what: format!("the profile's {what}"),
+                source,
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(CaseError::Io {
+            what: format!("run the profile's {what} ({})", out.status),
+            source: std::io::Error::other(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )),
+        })
+    }
+
     fn runtime(&self) -> Runtime<'_> {
         let mut path = self.cx.cni_path.clone();
         path.extend(self.cx.spy_dir.clone());

@@ -1,0 +1,105 @@
+//! Daemon-backed plugins: a profile's `setup` and `teardown` run around
+//! each sandbox, where plugins run; a plugin that needs its agent passes
+//! with them, and a failing `setup` is a harness error (exit 2), never a
+//! verdict.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A macvlan that refuses to work unless its "agent" (a file the setup
+/// makes under the sandbox's /run) is there.
+fn agent_plugin() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let reference = common::reference_dir();
+    let script = dir.path().join("macvlan");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n[ -S /run/agent.sock ] || [ -f /run/agent.sock ] || { echo '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"agent down\"}'; exit 1; }\nexec \"$0.real\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(reference.join("macvlan"), dir.path().join("macvlan.real")).unwrap();
+    std::os::unix::fs::symlink(reference.join("host-local"), dir.path().join("host-local"))
+        .unwrap();
+    dir
+}
+
+fn profile(dir: &Path, hooks: &str) -> std::path::PathBuf {
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/macvlan.toml"),
+    )
+    .unwrap();
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, format!("{base}\n{hooks}\n")).unwrap();
+    path
+}
+
+fn run(plugins: &Path, profile: &Path) -> (Output, Option<Value>) {
+    let out = Command::new(common::harness())
+        .args([
+            "run",
+            "--filter",
+            "add.succeeds",
+            "--versions",
+            "1.0.0",
+            "--format",
+            "json",
+        ])
+        .arg("--plugin")
+        .arg(plugins.join("macvlan"))
+        .arg("--profile")
+        .arg(profile)
+        .output()
+        .unwrap();
+    (out.clone(), serde_json::from_slice(&out.stdout).ok())
+}
+
+#[test]
+fn setup_brings_the_agent_and_teardown_removes_it() {
+    let bin = agent_plugin();
+    let marks = TempDir::new().unwrap();
+    let torn = marks.path().join("torn-down");
+    let p = profile(
+        marks.path(),
+        &format!(
+            "setup = 'touch /run/agent.sock && test -d \"$CNI_CONFORMANCE_DIR\" && test -n \"$CNI_CONFORMANCE_CONTAINERS\"'\nteardown = 'rm /run/agent.sock && echo \"$CNI_CONFORMANCE_NETWORK\" >> {}'",
+            torn.display()
+        ),
+    );
+    let (out, report) = run(bin.path(), &p);
+    let report = report.expect("a report");
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["results"][0]["status"], "pass");
+    assert!(std::fs::read_to_string(&torn).unwrap().lines().count() >= 1);
+}
+
+#[test]
+fn without_its_agent_the_plugin_fails() {
+    let bin = agent_plugin();
+    let marks = TempDir::new().unwrap();
+    let p = profile(marks.path(), "");
+    let (out, report) = run(bin.path(), &p);
+    assert_eq!(report.unwrap()["results"][0]["status"], "fail");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_failing_setup_is_a_harness_error() {
+    let bin = agent_plugin();
+    let marks = TempDir::new().unwrap();
+    let p = profile(marks.path(), "setup = 'echo no agent today; exit 3'");
+    let (out, report) = run(bin.path(), &p);
+    let report = report.expect("a report");
+    let r = &report["results"][0];
+    assert_eq!(r["status"], "error", "{r:#}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("no agent today"),
+        "{r:#}"
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
