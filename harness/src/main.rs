@@ -58,6 +58,14 @@ enum Cmd {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Run one case of a replay bundle again in a fresh sandbox (exit 1
+    /// while it deviates, 0 once fixed).
+    Replay {
+        folder: PathBuf,
+        /// Another build of the plugin to try.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
     /// Run the conformance checks (the default). Without --plugin, the
     /// reference plugins that sit beside this binary.
     Run(RunArgs),
@@ -166,6 +174,13 @@ struct RunArgs {
     /// version, no expectations, no filter; SHOULD deviations fail it.
     #[arg(long, conflicts_with_all = ["expectations", "filter", "versions", "strict"])]
     certify: bool,
+    /// Write a replay folder per fail and warn here (`replay FOLDER`).
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// Rerun exactly the failed cases of this JSON report (its plugins,
+    /// unless --plugin names others).
+    #[arg(long, conflicts_with = "certify")]
+    rerun_failed: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -276,6 +291,10 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
             unreachable!("handled before namespaces")
         }
         Some(Cmd::Run(args)) => run_suite(args),
+        Some(Cmd::Replay { folder, plugin }) => {
+            let spy = spy_dir()?;
+            cli::replay::replay(&folder, plugin, spy.path())
+        }
         Some(Cmd::Runtime {
             driver,
             driver_file,
@@ -333,7 +352,24 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         expectations,
         strict,
         certify,
+        bundle,
+        rerun_failed,
     } = args;
+    let (plugins, only) = match &rerun_failed {
+        Some(report) => {
+            let (saved, failed) = cli::replay::failed_cases(report)?;
+            anyhow::ensure!(
+                !failed.is_empty(),
+                "--rerun-failed {}: no failed case to rerun",
+                report.display()
+            );
+            (
+                if plugins.is_empty() { saved } else { plugins },
+                Some(failed),
+            )
+        }
+        None => (plugins, None),
+    };
     let here = std::env::current_exe().context("locating this binary")?;
     let dir = here.parent().context("binary has no folder")?.to_path_buf();
     let plugins = if plugins.is_empty() {
@@ -367,6 +403,7 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         timeout: Duration::from_secs(timeout),
         jobs,
         spy_dir: Some(spy.path().to_path_buf()),
+        only,
     };
     let known = |id: &str| {
         cni_conformance::checks::catalog()
@@ -383,5 +420,5 @@ fn run_suite(args: RunArgs) -> Result<bool> {
             .map(|path| Expectations::load(&path, &known))
             .transpose()?,
     };
-    cli::run::run(&plugins, &opts, &judging, format, output)
+    cli::run::run(&plugins, &opts, &judging, format, output, bundle.as_deref())
 }

@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub jobs: usize,
     /// A folder holding the spy plugin, for checks that need one.
     pub spy_dir: Option<PathBuf>,
+    /// Only these (check ID, version) cases (a rerun, a replay).
+    pub only: Option<Vec<(String, Version)>>,
 }
 
 /// What became of one check in one version.
@@ -102,6 +104,10 @@ pub struct CaseResult {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
     pub duration_ms: u64,
+    /// Every plugin call of the case in full (environment, stdin, what
+    /// came back), for replay bundles; not in the report.
+    #[serde(skip)]
+    pub calls: Vec<Value>,
 }
 
 /// One plugin's run.
@@ -298,6 +304,11 @@ fn outcome(
         }
     };
     let evidence = cx.take_evidence();
+    let calls = if status == Status::Pass {
+        Vec::new()
+    } else {
+        cx.take_calls()
+    };
     CaseResult {
         plugin: cx.plugin.clone(),
         id: check.id.into(),
@@ -318,6 +329,7 @@ fn outcome(
             evidence
         },
         duration_ms: started.elapsed().as_millis() as u64,
+        calls,
     }
 }
 
@@ -388,7 +400,10 @@ pub fn run_plugin(
         });
     }
     let catalog = checks::catalog();
-    let queue = cases(&catalog, &versions, profile.kind, opts.filter.as_deref());
+    let mut queue = cases(&catalog, &versions, profile.kind, opts.filter.as_deref());
+    if let Some(only) = &opts.only {
+        queue.retain(|(i, v)| only.iter().any(|(id, ov)| id == catalog[*i].id && ov == v));
+    }
     if queue.is_empty() {
         return Err(RunError::NothingSelected {
             why: format!(

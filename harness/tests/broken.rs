@@ -122,6 +122,7 @@ fn trips_its_checks(#[files("tests/broken/*")] script: PathBuf) {
     let dir = install(&b);
     for check in &b.checks {
         let opts = RunOptions {
+            only: None,
             // The chained profile's preceding plugin (ptp) comes from upstream.
             cni_path: vec![PathBuf::from("/usr/lib/cni")],
             profile: None,

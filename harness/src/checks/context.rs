@@ -37,6 +37,8 @@ pub struct Cx {
     /// A folder holding the spy plugin, added to `CNI_PATH`.
     spy_dir: Option<PathBuf>,
     evidence: Mutex<Vec<String>>,
+    /// Every call in full, for replay bundles.
+    calls: Mutex<Vec<Value>>,
     /// Harness errors met while cleaning up (in guards' drops).
     deferred: Mutex<Vec<CaseError>>,
     /// Shared by the run: verbs the plugin keeps timing out on.
@@ -85,6 +87,7 @@ impl Cx {
             timeout,
             spy_dir,
             evidence: Mutex::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
             deferred: Mutex::new(Vec::new()),
             breaker: None,
         }
@@ -116,6 +119,10 @@ impl Cx {
     }
 
     /// What the plugin printed in the calls of this case, in order.
+    pub fn take_calls(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     pub fn take_evidence(&self) -> Vec<String> {
         std::mem::take(&mut *self.evidence.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -152,6 +159,23 @@ impl Cx {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(line);
+        let env: serde_json::Map<String, Value> = step
+            .env
+            .iter()
+            .filter(|(k, _)| k.starts_with("CNI_"))
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(serde_json::json!({
+                "plugin": step.plugin,
+                "env": env,
+                "stdin": step.request,
+                "exit": step.outcome.exit.to_string(),
+                "stdout": out,
+                "stderr": err,
+            }));
     }
 
     fn note_run(&self, run: &ChainRun) {

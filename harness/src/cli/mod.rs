@@ -12,6 +12,7 @@ macro_rules! out {
 pub(crate) mod doctor;
 pub(crate) mod exec;
 pub(crate) mod merge;
+pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod runtime;
 pub(crate) mod validate;

@@ -136,6 +136,7 @@ pub(crate) fn run(
     judging: &Judging,
     format: Format,
     output: Option<PathBuf>,
+    bundle: Option<&std::path::Path>,
 ) -> Result<bool> {
     let paths: Vec<&std::path::Path> = plugins.iter().map(PathBuf::as_path).collect();
     let mut provenance = Provenance::now(&paths, std::env::args().skip(1).collect(), judging.mode);
@@ -176,6 +177,10 @@ pub(crate) fn run(
         format,
         output,
     )?;
+    if let Some(dir) = bundle {
+        let n = super::replay::write_bundles(dir, &reports, opts)?;
+        eprintln!("cni-conformance: {n} replay folder(s) in {}", dir.display());
+    }
     verdict(&reports, judging.mode)
 }
 

@@ -142,6 +142,7 @@ pub fn judge(
             evidence: judged.evidence,
             // The scenarios ran once for every check together.
             duration_ms: 0,
+            calls: Vec::new(),
         });
     }
     report.versions.sort();
