@@ -174,8 +174,11 @@ pub(crate) fn replay(folder: &Path, plugin: Option<PathBuf>, spy_dir: &Path) -> 
     }
 }
 
+/// (check ID, version) pairs.
+pub(crate) type Cases = Vec<(String, Version)>;
+
 /// The failed (ID, version) cases of a saved JSON report, and its plugins.
-pub(crate) fn failed_cases(report: &Path) -> Result<(Vec<PathBuf>, Vec<(String, Version)>)> {
+pub(crate) fn failed_cases(report: &Path) -> Result<(Vec<PathBuf>, Cases)> {
     #[derive(Deserialize)]
     struct Saved {
         plugins: Vec<PluginReport>,
@@ -184,7 +187,7 @@ pub(crate) fn failed_cases(report: &Path) -> Result<(Vec<PathBuf>, Vec<(String, 
     let text = std::fs::read(report).with_context(|| format!("reading {}", report.display()))?;
     let saved: Saved = serde_json::from_slice(&text)
         .with_context(|| format!("{}: not a JSON report", report.display()))?;
-    let failed: Vec<(String, Version)> = saved
+    let failed: Cases = saved
         .results
         .iter()
         .filter(|r| matches!(r.status, Status::Fail | Status::XPass))
