@@ -66,6 +66,12 @@ enum Cmd {
         #[arg(long)]
         plugin: Option<PathBuf>,
     },
+    /// Shell completions or man pages, for packaging.
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
     /// Run the conformance checks (the default). Without --plugin, the
     /// reference plugins that sit beside this binary.
     Run(RunArgs),
@@ -198,6 +204,7 @@ fn main() -> ExitCode {
             return exit_code(cli::validate::validate(*kind, version.as_deref(), file));
         }
         Some(Cmd::List { json }) => return exit_code(cli::run::list(*json)),
+        Some(Cmd::Generate { what }) => return exit_code(generate(what)),
         Some(Cmd::Report {
             reports,
             format,
@@ -215,6 +222,32 @@ fn main() -> ExitCode {
     };
     clean_up_on_signals();
     exit_code(run(cli, privilege))
+}
+
+#[derive(Subcommand)]
+enum Generate {
+    /// Completions for a shell, on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Man pages (the command and each subcommand) into a folder.
+    Man { dir: PathBuf },
+}
+
+fn generate(what: &Generate) -> Result<bool> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    match what {
+        Generate::Completions { shell } => {
+            clap_complete::generate(*shell, &mut cmd, "cni-conformance", &mut std::io::stdout());
+        }
+        Generate::Man { dir } => {
+            std::fs::create_dir_all(dir)?;
+            clap_mangen::generate_to(cmd, dir)?;
+        }
+    }
+    Ok(true)
 }
 
 /// 0 for success, 1 for a negative verdict, 2 when the harness could not
@@ -287,7 +320,7 @@ fn run(cli: Cli, privilege: userns::Privilege) -> Result<bool> {
             let here = std::env::current_exe().context("locating this binary")?;
             cli::vectors::vectors(plugin, dir, here.parent().context("binary has no folder")?)
         }
-        Some(Cmd::List { .. }) | Some(Cmd::Report { .. }) => {
+        Some(Cmd::List { .. }) | Some(Cmd::Report { .. }) | Some(Cmd::Generate { .. }) => {
             unreachable!("handled before namespaces")
         }
         Some(Cmd::Run(args)) => run_suite(args),
