@@ -27,10 +27,16 @@ pub(crate) fn merge(files: &[PathBuf], format: Format, output: Option<PathBuf>) 
         let saved: Saved = serde_json::from_slice(&text)
             .with_context(|| format!("{}: not a JSON report of this harness", f.display()))?;
         for mut p in saved.plugins {
+            // A result names its plugin by type (the binary's file name);
+            // a runtime's results name it as its report does.
+            let name = std::path::Path::new(&p.plugin)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             p.results = saved
                 .results
                 .iter()
-                .filter(|r| r.plugin == p.plugin)
+                .filter(|r| r.plugin == p.plugin || r.plugin == name)
                 .cloned()
                 .collect();
             reports.push(p);
