@@ -138,9 +138,12 @@ fn report_merges_json_reports_into_one_matrix() {
     parses_as_xml(&html);
     // Every case is in the matrix, and both plugin rows, the failing one first.
     let cases = |text: &str| text.matches("<li class=").count();
-    let a_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&a).unwrap()).unwrap();
-    let b_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&b).unwrap()).unwrap();
-    let total = a_json["results"].as_array().unwrap().len() + b_json["results"].as_array().unwrap().len();
+    let a_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&a).unwrap()).unwrap();
+    let b_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&b).unwrap()).unwrap();
+    let total =
+        a_json["results"].as_array().unwrap().len() + b_json["results"].as_array().unwrap().len();
     assert_eq!(cases(&html), total);
     let rows: Vec<usize> = [bad.path(), good.path()]
         .iter()

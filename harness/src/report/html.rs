@@ -122,7 +122,19 @@ pub fn html(run: Run) -> String {
                 continue;
             }
             cases.sort_by_key(|r| (rank(r.status), r.id.clone()));
-            let worst = cases[0].status;
+            // A cell's colour is its worst verdict; cases with no verdict
+            // colour it only when nothing else is there.
+            let worst = cases
+                .iter()
+                .map(|r| r.status)
+                .find(|st| rank(*st) < 5)
+                .or_else(|| {
+                    cases
+                        .iter()
+                        .map(|r| r.status)
+                        .find(|st| *st == Status::Pass)
+                })
+                .unwrap_or(cases[0].status);
             let count = |f: &dyn Fn(Status) -> bool| cases.iter().filter(|r| f(r.status)).count();
             let _ = write!(
                 s,
