@@ -116,3 +116,62 @@ fn a_malformed_file_is_refused_with_its_line() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("expectations.toml:3"), "{stderr}");
 }
+
+/// host-local that treats cniVersion 9.9.9 as 1.0.0: a SHOULD deviation
+/// at 0.4.0 (version.refuses-unknown).
+fn lenient_host_local() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/accepts-unknown-version");
+    std::fs::copy(script, dir.path().join("host-local")).unwrap();
+    std::os::unix::fs::symlink(
+        common::reference_dir().join("host-local"),
+        dir.path().join("host-local.real"),
+    )
+    .unwrap();
+    dir
+}
+
+fn judge_should(extra: &[&str]) -> Output {
+    let bin = lenient_host_local();
+    Command::new(common::harness())
+        .args([
+            "run",
+            "--filter",
+            "version.refuses-unknown",
+            "--versions",
+            "0.4.0",
+            "--format",
+            "json",
+        ])
+        .arg("--plugin")
+        .arg(bin.path().join("host-local"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn strict_mode_fails_on_a_should() {
+    let normal = judge_should(&[]);
+    let report: Value = serde_json::from_slice(&normal.stdout).unwrap();
+    assert!(
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["status"] == "warn")
+    );
+    assert_eq!(normal.status.code(), Some(0));
+    let strict = judge_should(&["--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&strict.stdout).unwrap();
+    assert_eq!(report["provenance"]["mode"], "strict");
+}
+
+#[test]
+fn certification_takes_no_filter_and_says_so() {
+    // --certify refuses what would narrow it.
+    let narrowed = judge_should(&["--certify"]);
+    assert_eq!(narrowed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&narrowed.stderr).contains("cannot be used with"));
+}

@@ -154,3 +154,49 @@ fn report_merges_json_reports_into_one_matrix() {
         .collect();
     assert!(rows[0] < rows[1], "the failing plugin is not first");
 }
+
+#[test]
+fn every_report_carries_its_provenance() {
+    let bin = plugins(false);
+    let json: serde_json::Value = serde_json::from_str(&report(bin.path(), "json")).unwrap();
+    let p = &json["provenance"];
+    let macvlan = bin.path().join("macvlan");
+    let bytes = std::fs::read(&macvlan).unwrap();
+    let sha = cni_conformance::report::provenance::sha256_hex(&bytes);
+    assert_eq!(p["judged"][0]["sha256"], sha.as_str());
+    assert_eq!(p["catalogHash"].as_str().unwrap().len(), 64);
+    assert!(p["catalogChecks"].as_u64().unwrap() > 100);
+    assert!(!p["kernel"].as_str().unwrap().is_empty());
+    assert_eq!(p["mode"], "normal");
+    assert_eq!(p["casesNotRun"], 0);
+    assert!(
+        p["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "--filter")
+    );
+}
+
+#[test]
+fn the_markdown_summary_goes_to_github_step_summary() {
+    let bin = plugins(true);
+    let dir = TempDir::new().unwrap();
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let out = Command::new(common::harness())
+        .args(["run", "--filter", "check.no-output", "--versions", "0.4.0"])
+        .arg("--plugin")
+        .arg(bin.path().join("macvlan"))
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        text.starts_with("earlier step\n## CNI conformance"),
+        "{text}"
+    );
+    assert!(text.contains("`check.no-output` [0.4.0]"));
+    assert!(text.len() < cni_conformance::report::markdown::STEP_SUMMARY_LIMIT);
+}
