@@ -180,6 +180,10 @@ struct RunArgs {
     /// version, no expectations, no filter; SHOULD deviations fail it.
     #[arg(long, conflicts_with_all = ["expectations", "filter", "versions", "strict"])]
     certify: bool,
+    /// Print where the run's time went (set-up, plugins, snapshots,
+    /// tear-down, judging); every JSON result carries its own split.
+    #[arg(long)]
+    timings: bool,
     /// Write a replay folder per fail and warn here (`replay FOLDER`).
     #[arg(long)]
     bundle: Option<PathBuf>,
@@ -387,6 +391,7 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         certify,
         bundle,
         rerun_failed,
+        timings,
     } = args;
     let (plugins, only) = match &rerun_failed {
         Some(report) => {
@@ -452,6 +457,7 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         expectations: expectations
             .map(|path| Expectations::load(&path, &known))
             .transpose()?,
+        timings,
     };
     cli::run::run(&plugins, &opts, &judging, format, output, bundle.as_deref())
 }

@@ -108,6 +108,9 @@ pub struct CaseResult {
     /// came back), for replay bundles; not in the report.
     #[serde(skip)]
     pub calls: Vec<Value>,
+    /// Where the case's time went.
+    #[serde(default)]
+    pub timings: checks::Timings,
 }
 
 /// One plugin's run.
@@ -330,6 +333,7 @@ fn outcome(
         },
         duration_ms: started.elapsed().as_millis() as u64,
         calls,
+        timings: cx.timings(),
     }
 }
 

@@ -39,10 +39,33 @@ pub struct Cx {
     evidence: Mutex<Vec<String>>,
     /// Every call in full, for replay bundles.
     calls: Mutex<Vec<Value>>,
+    /// Where the case's time went.
+    timings: Mutex<Timings>,
     /// Harness errors met while cleaning up (in guards' drops).
     deferred: Mutex<Vec<CaseError>>,
     /// Shared by the run: verbs the plugin keeps timing out on.
     breaker: Option<std::sync::Arc<crate::runtime::exec::Breaker>>,
+}
+
+/// Where one case's time went, in microseconds: building sandboxes (and
+/// the profile's setup), plugin processes, kernel snapshots, tearing
+/// sandboxes down. The rest of a case is the harness judging.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    pub setup_us: u64,
+    pub plugin_us: u64,
+    pub observe_us: u64,
+    pub teardown_us: u64,
+}
+
+impl std::ops::AddAssign for Timings {
+    fn add_assign(&mut self, o: Timings) {
+        self.setup_us += o.setup_us;
+        self.plugin_us += o.plugin_us;
+        self.observe_us += o.observe_us;
+        self.teardown_us += o.teardown_us;
+    }
 }
 
 /// How a check wants its world, beyond the profile's defaults.
@@ -88,6 +111,7 @@ impl Cx {
             spy_dir,
             evidence: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
+            timings: Mutex::new(Timings::default()),
             deferred: Mutex::new(Vec::new()),
             breaker: None,
         }
@@ -119,6 +143,15 @@ impl Cx {
     }
 
     /// What the plugin printed in the calls of this case, in order.
+    pub fn timings(&self) -> Timings {
+        *self.timings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn time(&self, part: fn(&mut Timings) -> &mut u64, since: std::time::Instant) {
+        let us = since.elapsed().as_micros() as u64;
+        *part(&mut self.timings.lock().unwrap_or_else(|e| e.into_inner())) += us;
+    }
+
     pub fn take_calls(&self) -> Vec<Value> {
         std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -141,6 +174,10 @@ impl Cx {
 
     /// Keeps what a call printed, for the report.
     fn note(&self, step: &Step) {
+        self.timings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plugin_us += step.outcome.duration.as_micros() as u64;
         let command = step
             .env
             .iter()
@@ -245,6 +282,7 @@ impl Cx {
             let t = net.plugins.len() - 1;
             net.plugins[t].insert("ipam".into(), ipam);
         }
+        let started = std::time::Instant::now();
         let mut sb = Sandbox::new(&SandboxOptions {
             master: self.profile.master.then(|| fill.master.clone()),
             state_dirs: net.data_dirs(),
@@ -257,7 +295,7 @@ impl Cx {
         let spy_log = spec.spy_log.then(|| sb.dir().join("spy.log"));
         let world = World {
             cx: self,
-            sb,
+            sb: std::mem::ManuallyDrop::new(sb),
             fill,
             net,
             cache: ResultCache::default(),
@@ -266,6 +304,7 @@ impl Cx {
         if let Some(setup) = &self.profile.setup {
             world.hook("setup", setup)?;
         }
+        self.time(|t| &mut t.setup_us, started);
         Ok(world)
     }
 }
@@ -288,7 +327,8 @@ pub(super) fn ipam_result(version: Version, fill: &Fill) -> Value {
 /// result cache a runtime keeps.
 pub struct World<'c> {
     cx: &'c Cx,
-    pub sb: Sandbox,
+    /// Dropped by hand, last, so its tear-down is timed.
+    pub sb: std::mem::ManuallyDrop<Sandbox>,
     pub fill: Fill,
     pub net: NetworkConfig,
     cache: ResultCache,
@@ -302,6 +342,10 @@ impl Drop for World<'_> {
         {
             self.cx.defer(e);
         }
+        let started = std::time::Instant::now();
+        // SAFETY: dropped once, here; nothing uses the field afterwards.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.sb) };
+        self.cx.time(|t| &mut t.teardown_us, started);
     }
 }
 
@@ -526,16 +570,18 @@ impl<'c> World<'c> {
 
     /// Everything the sandbox holds: every namespace and state folder.
     pub fn snapshot(&self) -> Result<Snapshot, CaseError> {
-        Ok(observe::capture(&self.sb)?)
+        let started = std::time::Instant::now();
+        let snap = observe::capture(&self.sb);
+        self.cx.time(|t| &mut t.observe_us, started);
+        Ok(snap?)
     }
 
     /// What container `c`'s namespace holds, of the `parts` asked for.
     pub fn kernel(&self, c: usize, parts: Parts) -> Result<NetnsSnapshot, CaseError> {
-        Ok(observe::capture_scope(
-            &self.sb,
-            Scope::Container(c),
-            parts,
-        )?)
+        let started = std::time::Instant::now();
+        let snap = observe::capture_scope(&self.sb, Scope::Container(c), parts);
+        self.cx.time(|t| &mut t.observe_us, started);
+        Ok(snap?)
     }
 
     /// Changes the sandbox as a check's set-up (never what a plugin is

@@ -30,7 +30,7 @@ mod say;
 mod status;
 mod version;
 
-pub use context::Cx;
+pub use context::{Cx, Timings};
 pub use outcome::{CaseError, Finding, Judged, Unjudged};
 pub use rules::{Basis, Level, Rule};
 

@@ -26,6 +26,33 @@ pub(crate) enum Format {
 pub(crate) struct Judging {
     pub mode: Mode,
     pub expectations: Option<Expectations>,
+    /// Print where the run's time went.
+    pub timings: bool,
+}
+
+/// Where a run's time went: each part summed over the cases, and the
+/// wall clock.
+fn timings(reports: &[PluginReport], wall: std::time::Duration, jobs: usize) -> String {
+    let mut sum = cni_conformance::checks::Timings::default();
+    let mut cases_ms = 0u64;
+    let mut n = 0;
+    for r in reports.iter().flat_map(|p| &p.results) {
+        sum += r.timings;
+        cases_ms += r.duration_ms;
+        n += 1;
+    }
+    let s = |us: u64| us as f64 / 1e6;
+    let cases = cases_ms as f64 / 1e3;
+    let judged =
+        (cases - s(sum.setup_us + sum.plugin_us + sum.observe_us + sum.teardown_us)).max(0.0);
+    format!(
+        "timings: {n} cases in {:.1} s wall ({jobs} jobs); summed over cases {cases:.1} s = sandbox set-up {:.1} s + plugins {:.1} s + snapshots {:.1} s + tear-down {:.1} s + judging {judged:.1} s",
+        wall.as_secs_f64(),
+        s(sum.setup_us),
+        s(sum.plugin_us),
+        s(sum.observe_us),
+        s(sum.teardown_us),
+    )
 }
 
 /// Writes the report in `format` to `output` (or stdout); when
@@ -145,6 +172,7 @@ pub(crate) fn run(
     if live {
         out!("{}", provenance.headline());
     }
+    let wall = std::time::Instant::now();
     let out = Mutex::new(());
     let progress = |r: &CaseResult| {
         if live {
@@ -177,6 +205,9 @@ pub(crate) fn run(
         format,
         output,
     )?;
+    if judging.timings {
+        out!("{}", timings(&reports, wall.elapsed(), opts.jobs));
+    }
     if let Some(dir) = bundle {
         let n = super::replay::write_bundles(dir, &reports, opts)?;
         eprintln!("cni-conformance: {n} replay folder(s) in {}", dir.display());

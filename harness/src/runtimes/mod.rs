@@ -143,6 +143,7 @@ pub fn judge(
             // The scenarios ran once for every check together.
             duration_ms: 0,
             calls: Vec::new(),
+            timings: Default::default(),
         });
     }
     report.versions.sort();
