@@ -13,22 +13,8 @@ use tempfile::TempDir;
 
 const EXPECT: &str = "# known deviations\n[[expect]]\nid = \"check.no-output\"\nversions = [\"0.4.0\"]\nexpect = \"fail\"\nreason = \"our CHECK prints an empty object\"\n";
 
-/// A plugin folder whose macvlan is the broken `check-prints` wrapper
-/// around the reference one (or the reference itself).
 fn plugins(broken: bool) -> TempDir {
-    let dir = TempDir::new().unwrap();
-    let reference = common::reference_dir();
-    let macvlan = if broken {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/check-prints");
-        std::fs::copy(script, dir.path().join("macvlan")).unwrap();
-        "macvlan.real"
-    } else {
-        "macvlan"
-    };
-    std::os::unix::fs::symlink(reference.join("macvlan"), dir.path().join(macvlan)).unwrap();
-    std::os::unix::fs::symlink(reference.join("host-local"), dir.path().join("host-local"))
-        .unwrap();
-    dir
+    common::check_prints_kit(broken)
 }
 
 fn run(plugins: &Path, expectations: &Path) -> (Output, Option<Value>) {

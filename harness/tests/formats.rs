@@ -9,22 +9,8 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
-/// The reference macvlan, or the broken `check-prints` wrapper around it
-/// (it fails check.no-output at 0.4.0), in a plugin folder.
 fn plugins(broken: bool) -> TempDir {
-    let dir = TempDir::new().unwrap();
-    let reference = common::reference_dir();
-    let macvlan = if broken {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/check-prints");
-        std::fs::copy(script, dir.path().join("macvlan")).unwrap();
-        "macvlan.real"
-    } else {
-        "macvlan"
-    };
-    std::os::unix::fs::symlink(reference.join("macvlan"), dir.path().join(macvlan)).unwrap();
-    std::os::unix::fs::symlink(reference.join("host-local"), dir.path().join("host-local"))
-        .unwrap();
-    dir
+    common::check_prints_kit(broken)
 }
 
 fn report(plugins: &Path, format: &str) -> String {

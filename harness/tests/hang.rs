@@ -8,22 +8,13 @@ use std::process::Command;
 
 use cni_conformance::suite::GIVE_UP_AFTER;
 use serde_json::Value;
-use tempfile::TempDir;
 
 #[test]
 fn a_plugin_that_hangs_on_add_is_given_up_on() {
-    let dir = TempDir::new().unwrap();
-    let reference = common::reference_dir();
-    let script = dir.path().join("macvlan");
-    std::fs::write(
-        &script,
+    let dir = common::macvlan_kit(Some(
         "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] && exec sleep 1000\nexec \"$0.real\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    std::os::unix::fs::symlink(reference.join("macvlan"), dir.path().join("macvlan.real")).unwrap();
-    std::os::unix::fs::symlink(reference.join("host-local"), dir.path().join("host-local"))
-        .unwrap();
+    ));
+    let script = dir.path().join("macvlan");
     let jobs = 2;
     let out = Command::new(common::harness())
         .args([

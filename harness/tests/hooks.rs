@@ -14,19 +14,9 @@ use tempfile::TempDir;
 /// A macvlan that refuses to work unless its "agent" (a file the setup
 /// makes under the sandbox's /run) is there.
 fn agent_plugin() -> TempDir {
-    let dir = TempDir::new().unwrap();
-    let reference = common::reference_dir();
-    let script = dir.path().join("macvlan");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\n[ -S /run/agent.sock ] || [ -f /run/agent.sock ] || { echo '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"agent down\"}'; exit 1; }\nexec \"$0.real\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    std::os::unix::fs::symlink(reference.join("macvlan"), dir.path().join("macvlan.real")).unwrap();
-    std::os::unix::fs::symlink(reference.join("host-local"), dir.path().join("host-local"))
-        .unwrap();
-    dir
+    common::macvlan_kit(Some(
+        "#!/bin/sh\n[ -f /run/agent.sock ] || { echo '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"agent down\"}'; exit 1; }\nexec \"$0.real\"\n",
+    ))
 }
 
 fn profile(dir: &Path, hooks: &str) -> std::path::PathBuf {

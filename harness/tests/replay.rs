@@ -5,28 +5,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// A plugin folder: the broken `check-prints` macvlan (fails
-/// check.no-output at 0.4.0), or the reference one.
 fn plugins(broken: bool) -> TempDir {
-    let dir = TempDir::new().unwrap();
-    let reference = common::reference_dir();
-    let macvlan = if broken {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/check-prints");
-        std::fs::copy(script, dir.path().join("macvlan")).unwrap();
-        "macvlan.real"
-    } else {
-        "macvlan"
-    };
-    std::os::unix::fs::symlink(reference.join("macvlan"), dir.path().join(macvlan)).unwrap();
-    std::os::unix::fs::symlink(reference.join("host-local"), dir.path().join("host-local"))
-        .unwrap();
-    dir
+    common::check_prints_kit(broken)
 }
 
 fn harness() -> Command {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use cni_conformance::report::{self, Provenance};
+use cni_conformance::report::Provenance;
 use cni_conformance::suite::{CaseResult, PluginReport};
 use serde::Deserialize;
 
@@ -48,13 +48,6 @@ pub(crate) fn merge(files: &[PathBuf], format: Format, output: Option<PathBuf>) 
         }
     }
     let provenance = provenance.unwrap_or_default();
-    super::run::write_report(
-        report::Run {
-            reports: &reports,
-            provenance: &provenance,
-        },
-        format,
-        output,
-    )?;
+    super::run::write_report(&reports, &provenance, format, output)?;
     Ok(true)
 }

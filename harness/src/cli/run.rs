@@ -59,10 +59,15 @@ fn timings(reports: &[PluginReport], wall: std::time::Duration, jobs: usize) -> 
 /// `GITHUB_STEP_SUMMARY` names a file, the Markdown summary is appended
 /// to it too.
 pub(crate) fn write_report(
-    run: report::Run,
+    reports: &[PluginReport],
+    provenance: &Provenance,
     format: Format,
     output: Option<PathBuf>,
 ) -> Result<()> {
+    let run = report::Run {
+        reports,
+        provenance,
+    };
     let text = match format {
         Format::Human => report::human(run),
         Format::Json => report::json(run),
@@ -197,14 +202,7 @@ pub(crate) fn run(
         }
         reports.push(rep);
     }
-    write_report(
-        report::Run {
-            reports: &reports,
-            provenance: &provenance,
-        },
-        format,
-        output,
-    )?;
+    write_report(&reports, &provenance, format, output)?;
     if judging.timings {
         out!("{}", timings(&reports, wall.elapsed(), opts.jobs));
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use cni_conformance::report::{self, Mode, Provenance};
+use cni_conformance::report::{Mode, Provenance};
 use cni_conformance::runtimes::{self, CommandDriver, Driver, Fault, OwnDriver};
 
 use super::run::Format;
@@ -44,13 +44,6 @@ pub(crate) fn run(
     let harness = std::env::current_exe().context("locating this binary")?;
     let provenance = Provenance::now(&[], std::env::args().skip(1).collect(), Mode::Normal);
     let reports = vec![runtimes::judge(driver, &harness, plugin_dirs, calls)];
-    super::run::write_report(
-        report::Run {
-            reports: &reports,
-            provenance: &provenance,
-        },
-        format,
-        output,
-    )?;
+    super::run::write_report(&reports, &provenance, format, output)?;
     super::run::verdict(&reports, Mode::Normal)
 }

@@ -175,10 +175,6 @@ impl OwnDriver {
         net: &NetworkConfig,
         att: &Attachment,
     ) -> Result<ChainRun, StageError> {
-        let exec = |e: crate::runtime::exec::ExecError| StageError::Io {
-            what: "a plugin".into(),
-            source: std::io::Error::other(e.to_string()),
-        };
         if self.has(Fault::ParallelAdd) {
             let steps: Vec<_> = std::thread::scope(|s| {
                 let handles: Vec<_> = (0..net.plugins.len())
@@ -194,7 +190,7 @@ impl OwnDriver {
             });
             let mut run = ChainRun::default();
             for s in steps {
-                run.steps.push(s.map_err(exec)?);
+                run.steps.push(s?);
             }
             run.result = run.steps.last().and_then(|s| s.outcome.json());
             return Ok(run);
@@ -207,9 +203,7 @@ impl OwnDriver {
                     .last()
                     .and_then(|s: &crate::runtime::Step| s.outcome.json());
                 let req = self.request(net, i, Some(att), prev.as_ref());
-                let step = rt
-                    .call(net.plugin_type(i), Verb::Add, req, Some(att))
-                    .map_err(exec)?;
+                let step = rt.call(net.plugin_type(i), Verb::Add, req, Some(att))?;
                 let ok = step.outcome.success();
                 run.steps.push(step);
                 if !ok {
@@ -219,7 +213,7 @@ impl OwnDriver {
             run.result = run.steps.last().and_then(|s| s.outcome.json());
             return Ok(run);
         }
-        rt.add(net, att).map_err(exec)
+        Ok(rt.add(net, att)?)
     }
 
     fn del(
@@ -229,10 +223,6 @@ impl OwnDriver {
         att: &Attachment,
         prev: Option<&Value>,
     ) -> Result<ChainRun, StageError> {
-        let exec = |e: crate::runtime::exec::ExecError| StageError::Io {
-            what: "a plugin".into(),
-            source: std::io::Error::other(e.to_string()),
-        };
         let order: Vec<usize> = if self.has(Fault::ForwardDel) {
             (0..net.plugins.len()).collect()
         } else {
@@ -241,9 +231,7 @@ impl OwnDriver {
         let mut run = ChainRun::default();
         for i in order {
             let req = self.request(net, i, Some(att), prev);
-            let step = rt
-                .call(net.plugin_type(i), Verb::Del, req, Some(att))
-                .map_err(exec)?;
+            let step = rt.call(net.plugin_type(i), Verb::Del, req, Some(att))?;
             let ok = step.outcome.success();
             run.steps.push(step);
             if !ok {
@@ -308,10 +296,6 @@ impl Driver for OwnDriver {
 
     fn act(&self, stage: &Stage, action: &Action) -> Result<Done, StageError> {
         let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let exec = |e: crate::runtime::exec::ExecError| StageError::Io {
-            what: "a plugin".into(),
-            source: std::io::Error::other(e.to_string()),
-        };
         let mut kept = Self::load(stage);
         match action {
             Action::Run {
@@ -382,7 +366,7 @@ impl Driver for OwnDriver {
                 if let Some(p) = prev {
                     rt.remember(&net, &att, p.clone());
                 }
-                let run = rt.check(&net, &att).map_err(exec)?;
+                let run = rt.check(&net, &att)?;
                 Ok(Self::failed(&run))
             }
             Action::Remove { name, network } => {
@@ -434,7 +418,7 @@ impl Driver for OwnDriver {
                     .collect();
                 let sb = stage.sandbox();
                 let rt = self.runtime(stage, &sb);
-                let run = rt.gc(&net, &valid).map_err(exec)?;
+                let run = rt.gc(&net, &valid)?;
                 Ok(Self::failed(&run))
             }
         }

@@ -26,6 +26,8 @@ pub enum StageError {
     },
     #[error("{0} not found (install it; `doctor` lists what runtime judging needs)")]
     Missing(String),
+    #[error(transparent)]
+    Plugin(#[from] crate::runtime::exec::ExecError),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StageError {

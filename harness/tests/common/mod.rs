@@ -91,3 +91,35 @@ pub(crate) fn on_a_used_host(
     cmd.arg(program).args(args);
     cmd
 }
+
+/// A plugin folder holding the reference macvlan and host-local, or, when
+/// `wrapper` is given, that script as `macvlan` with the reference one
+/// beside it as `macvlan.real` (how the broken plugins are built).
+pub(crate) fn macvlan_kit(wrapper: Option<&str>) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::TempDir::new().unwrap();
+    let reference = reference_dir();
+    let real = match wrapper {
+        Some(script) => {
+            let path = dir.path().join("macvlan");
+            std::fs::write(&path, script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            "macvlan.real"
+        }
+        None => "macvlan",
+    };
+    std::os::unix::fs::symlink(reference.join("macvlan"), dir.path().join(real)).unwrap();
+    std::os::unix::fs::symlink(reference.join("host-local"), dir.path().join("host-local"))
+        .unwrap();
+    dir
+}
+
+/// `macvlan_kit` with the broken `check-prints` macvlan (it fails
+/// check.no-output at 0.4.0), or the reference one.
+pub(crate) fn check_prints_kit(broken: bool) -> tempfile::TempDir {
+    let script = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/check-prints"),
+    )
+    .unwrap();
+    macvlan_kit(broken.then_some(script.as_str()))
+}
