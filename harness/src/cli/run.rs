@@ -132,7 +132,7 @@ pub(crate) fn verdict(reports: &[PluginReport], mode: Mode) -> Result<bool> {
         };
         if !must.is_empty() && must.iter().all(unjudged) {
             bail!(
-                "{}: none of the {} MUST cases could judge it, so the run proves nothing (the first, {} at {}: {})",
+                "{}: none of the {} MUST cases could judge the plugin, so the run proves nothing (the first, {} at {}: {})",
                 rep.plugin,
                 must.len(),
                 must[0].id,
