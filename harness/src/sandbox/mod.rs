@@ -318,9 +318,15 @@ impl Sandbox {
     }
 
     fn make_master(&mut self, name: &str, prefer_veth: bool) -> Result<Master, SandboxError> {
-        if !prefer_veth
+        // Whether this kernel makes dummy links does not change during a
+        // run: once refused, later sandboxes go straight to veth instead of
+        // spending an `ip` process on the refusal each time.
+        static NO_DUMMY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let try_dummy = !prefer_veth && !NO_DUMMY.load(std::sync::atomic::Ordering::Relaxed);
+        if try_dummy
             && self
                 .ip(Scope::Host, &["link", "add", name, "type", "dummy"])
+                .inspect_err(|_| NO_DUMMY.store(true, std::sync::atomic::Ordering::Relaxed))
                 .is_ok()
         {
             self.ip(Scope::Host, &["link", "set", name, "up"])?;
