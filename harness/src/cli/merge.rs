@@ -19,14 +19,16 @@ struct Saved {
     results: Vec<CaseResult>,
 }
 
-pub(crate) fn merge(files: &[PathBuf], format: Format, output: Option<PathBuf>) -> Result<bool> {
-    let mut reports: Vec<PluginReport> = Vec::new();
-    let mut provenance: Option<Provenance> = None;
-    for f in files {
-        let text = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-        let saved: Saved = serde_json::from_slice(&text)
-            .with_context(|| format!("{}: not a JSON report of this harness", f.display()))?;
-        for mut p in saved.plugins {
+/// A JSON report written by `run` or `runtime`: its plugins, each with its
+/// results again, and its provenance.
+pub(crate) fn load(path: &std::path::Path) -> Result<(Vec<PluginReport>, Option<Provenance>)> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let saved: Saved = serde_json::from_slice(&text)
+        .with_context(|| format!("{}: not a JSON report of this harness", path.display()))?;
+    let reports = saved
+        .plugins
+        .into_iter()
+        .map(|mut p| {
             // A result names its plugin by type (the binary's file name);
             // a runtime's results name it as its report does.
             let name = std::path::Path::new(&p.plugin)
@@ -39,9 +41,19 @@ pub(crate) fn merge(files: &[PathBuf], format: Format, output: Option<PathBuf>) 
                 .filter(|r| r.plugin == p.plugin || r.plugin == name)
                 .cloned()
                 .collect();
-            reports.push(p);
-        }
-        match (&mut provenance, saved.provenance) {
+            p
+        })
+        .collect();
+    Ok((reports, saved.provenance))
+}
+
+pub(crate) fn merge(files: &[PathBuf], format: Format, output: Option<PathBuf>) -> Result<bool> {
+    let mut reports: Vec<PluginReport> = Vec::new();
+    let mut provenance: Option<Provenance> = None;
+    for f in files {
+        let (saved, p) = load(f)?;
+        reports.extend(saved);
+        match (&mut provenance, p) {
             (None, p) => provenance = p,
             (Some(all), Some(p)) => all.judged.extend(p.judged),
             _ => {}

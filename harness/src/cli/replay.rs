@@ -179,22 +179,14 @@ pub(crate) type Cases = Vec<(String, Version)>;
 
 /// The failed (ID, version) cases of a saved JSON report, and its plugins.
 pub(crate) fn failed_cases(report: &Path) -> Result<(Vec<PathBuf>, Cases)> {
-    #[derive(Deserialize)]
-    struct Saved {
-        plugins: Vec<PluginReport>,
-        results: Vec<CaseResult>,
-    }
-    let text = std::fs::read(report).with_context(|| format!("reading {}", report.display()))?;
-    let saved: Saved = serde_json::from_slice(&text)
-        .with_context(|| format!("{}: not a JSON report", report.display()))?;
-    let failed: Cases = saved
-        .results
+    let (reports, _) = super::merge::load(report)?;
+    let failed: Cases = reports
         .iter()
+        .flat_map(|p| &p.results)
         .filter(|r| matches!(r.status, Status::Fail | Status::XPass))
         .map(|r| (r.id.clone(), r.version))
         .collect();
-    let plugins = saved
-        .plugins
+    let plugins = reports
         .iter()
         .filter(|p| !p.plugin.starts_with("runtime "))
         .map(|p| PathBuf::from(&p.plugin))

@@ -105,11 +105,9 @@ fn scripted(options: &Value, command: &str, call: u32) -> Act {
 /// Runs `plugin` (found in `CNI_PATH`) with this process's environment and
 /// `stdin`: (exit status, stdout).
 fn delegate(plugin: &str, stdin: &[u8]) -> Result<(u8, Vec<u8>), String> {
-    let dirs = std::env::var("CNI_PATH").unwrap_or_default();
-    let path = std::env::split_paths(&dirs)
-        .map(|d| d.join(plugin))
-        .find(|p| p.is_file())
-        .ok_or_else(|| format!("delegate {plugin} not found in CNI_PATH {dirs:?}"))?;
+    let dirs = std::env::var_os("CNI_PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&dirs).collect();
+    let path = crate::runtime::exec::find_plugin(plugin, &dirs).map_err(|e| e.to_string())?;
     let mut child = std::process::Command::new(&path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
