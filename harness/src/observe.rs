@@ -38,18 +38,30 @@ pub fn capture_scope(
     scope: Scope,
     parts: Parts,
 ) -> Result<NetnsSnapshot, ObserveError> {
-    let runner = |program: &str, args: &[&str]| {
-        let out = sb
-            .command(scope, program)
-            .args(args)
-            .output()
-            .map_err(|source| SnapshotError::Start {
-                what: format!("run {program}"),
-                source,
-            })?;
+    let runner = |batch: &str| {
+        use std::io::Write;
+        use std::process::Stdio;
+        let what = format!("ip {}", snapshot::IP_BATCH.join(" "));
+        let start = |source| SnapshotError::Start {
+            what: format!("run {what}"),
+            source,
+        };
+        let mut child = sb
+            .command(scope, crate::sandbox::ip_program())
+            .args(snapshot::IP_BATCH)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(start)?;
+        // A few short lines: they fit the pipe, so writing cannot block.
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(batch.as_bytes()).map_err(start)?;
+        drop(stdin);
+        let out = child.wait_with_output().map_err(start)?;
         if !out.status.success() {
             return Err(SnapshotError::Command {
-                program: format!("{program} {}", args.join(" ")),
+                program: what,
                 detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
         }

@@ -337,85 +337,147 @@ impl Parts {
     };
 }
 
+/// The iproute2 invocation a capture runs: one process answers every part,
+/// each batch line's JSON array on a line of its own. `-d` is global in a
+/// batch; the extra detail it adds to addresses and routes is ignored.
+pub const IP_BATCH: [&str; 4] = ["-d", "-j", "-batch", "-"];
+
+/// One line of the batch and what its answer fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Links,
+    Addresses,
+    /// Routes of one family (`root 0.0.0.0/0` or `root ::/0` selects it, as
+    /// `-4`/`-6` would, which a batch line cannot carry).
+    Routes {
+        v6: bool,
+    },
+    Neighbours,
+}
+
+impl Section {
+    fn line(self) -> &'static str {
+        match self {
+            Section::Links => "link show",
+            Section::Addresses => "addr show",
+            Section::Routes { v6: false } => "route show table all root 0.0.0.0/0",
+            Section::Routes { v6: true } => "route show table all root ::/0",
+            Section::Neighbours => "neigh show",
+        }
+    }
+}
+
+/// The batch lines for `parts`, in order.
+fn sections(parts: Parts) -> Vec<Section> {
+    let mut out = Vec::new();
+    if parts.links {
+        out.push(Section::Links);
+    }
+    if parts.addresses {
+        out.push(Section::Addresses);
+    }
+    if parts.routes {
+        out.push(Section::Routes { v6: false });
+        out.push(Section::Routes { v6: true });
+    }
+    if parts.neighbours {
+        out.push(Section::Neighbours);
+    }
+    out
+}
+
 /// Captures the links, addresses, routes and neighbours of the namespace
 /// `run` executes commands in (sysctls are [`read_sysctls`]' business).
 ///
-/// `run(program, args)` must run the program inside that namespace and
-/// return its stdout. IPv6 link-local addresses and routes are left out:
-/// the kernel makes them for every link that comes up, so they would only
-/// repeat the link changes.
+/// `run(batch)` must run `ip` with [`IP_BATCH`] inside that namespace, feed
+/// it `batch` on stdin and return its stdout. IPv6 link-local addresses and
+/// routes are left out: the kernel makes them for every link that comes up,
+/// so they would only repeat the link changes.
 pub fn capture_netns(
-    run: impl FnMut(&str, &[&str]) -> Result<String, SnapshotError>,
+    run: impl FnOnce(&str) -> Result<String, SnapshotError>,
 ) -> Result<NetnsSnapshot, SnapshotError> {
     capture_parts(run, Parts::ALL)
 }
 
 /// As [`capture_netns`], only the `parts` asked for (the rest empty).
 pub fn capture_parts(
-    mut run: impl FnMut(&str, &[&str]) -> Result<String, SnapshotError>,
+    run: impl FnOnce(&str) -> Result<String, SnapshotError>,
     parts: Parts,
 ) -> Result<NetnsSnapshot, SnapshotError> {
     let mut snap = NetnsSnapshot::default();
-    if parts.links {
-        ip_json(&mut run, &["-j", "-d", "link", "show"], |l: IpLink| {
-            snap.links.insert(l.ifname.clone(), Link::from(l));
-            Ok(())
-        })?;
+    let sections = sections(parts);
+    if sections.is_empty() {
+        return Ok(snap);
     }
-    if !parts.addresses {
-        return finish_parts(run, parts, snap);
-    }
-    ip_json(&mut run, &["-j", "addr", "show"], |l: IpAddrLink| {
-        // Entries without `local` are the empty objects some iproute2
-        // versions print for filtered-out addresses.
-        for (local, prefix) in l
-            .addr_info
-            .into_iter()
-            .filter_map(|a| Some((a.local?, a.prefixlen)))
-        {
-            let ip = parse_ip(&local)?;
-            if matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()) {
-                continue;
-            }
-            let addr = network(ip, prefix)
-                .ok_or_else(|| format!("bad prefix length {} for {local}", prefix.unwrap_or(0)))?;
-            snap.addresses.insert(Address {
-                ifname: l.ifname.clone(),
-                addr,
-            });
-        }
-        Ok(())
-    })?;
-    finish_parts(run, parts, snap)
-}
-
-/// The routes and neighbours of [`capture_parts`].
-fn finish_parts(
-    mut run: impl FnMut(&str, &[&str]) -> Result<String, SnapshotError>,
-    parts: Parts,
-    mut snap: NetnsSnapshot,
-) -> Result<NetnsSnapshot, SnapshotError> {
-    if parts.routes {
-        // Without -4, iproute2 lists both families for `table all`, and
-        // `default` could not be told apart.
-        for (family, v6) in [("-4", false), ("-6", true)] {
-            ip_json(
-                &mut run,
-                &["-j", family, "route", "show", "table", "all"],
-                |r: IpRoute| add_route(&mut snap.routes, r, v6),
-            )?;
-        }
-    }
-    if parts.neighbours {
-        ip_json(&mut run, &["-j", "neigh", "show"], |n: IpNeigh| {
-            // Entries without one (INCOMPLETE, FAILED) are attempts, not state.
-            if let Some(lladdr) = n.lladdr {
-                snap.neighbours.insert((n.dev, n.dst), lladdr);
-            }
-            Ok(())
-        })?;
+    let batch: String = sections.iter().map(|s| format!("{}\n", s.line())).collect();
+    let out = run(&batch)?;
+    let mut answers = serde_json::Deserializer::from_str(&out).into_iter::<Value>();
+    for section in sections {
+        let command = format!("ip -d -j {}", section.line());
+        let parse = |detail: String| SnapshotError::Parse {
+            command: command.clone(),
+            detail,
+        };
+        let answer = match answers.next() {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => return Err(parse(e.to_string())),
+            None => return Err(parse("no answer".into())),
+        };
+        fill(&mut snap, section, answer).map_err(parse)?;
     }
     Ok(snap)
+}
+
+/// Decodes one batch line's JSON array into `snap`.
+fn fill(snap: &mut NetnsSnapshot, section: Section, answer: Value) -> Result<(), String> {
+    fn items<T: DeserializeOwned>(answer: Value) -> Result<Vec<T>, String> {
+        serde_json::from_value(answer).map_err(|e| e.to_string())
+    }
+    match section {
+        Section::Links => {
+            for l in items::<IpLink>(answer)? {
+                snap.links.insert(l.ifname.clone(), Link::from(l));
+            }
+        }
+        Section::Addresses => {
+            for l in items::<IpAddrLink>(answer)? {
+                // Entries without `local` are the empty objects some
+                // iproute2 versions print for filtered-out addresses.
+                for (local, prefix) in l
+                    .addr_info
+                    .into_iter()
+                    .filter_map(|a| Some((a.local?, a.prefixlen)))
+                {
+                    let ip = parse_ip(&local)?;
+                    if matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()) {
+                        continue;
+                    }
+                    let addr = network(ip, prefix).ok_or_else(|| {
+                        format!("bad prefix length {} for {local}", prefix.unwrap_or(0))
+                    })?;
+                    snap.addresses.insert(Address {
+                        ifname: l.ifname.clone(),
+                        addr,
+                    });
+                }
+            }
+        }
+        Section::Routes { v6 } => {
+            for r in items::<IpRoute>(answer)? {
+                add_route(&mut snap.routes, r, v6)?;
+            }
+        }
+        Section::Neighbours => {
+            for n in items::<IpNeigh>(answer)? {
+                // Entries without one (INCOMPLETE, FAILED) are attempts,
+                // not state.
+                if let Some(lladdr) = n.lladdr {
+                    snap.neighbours.insert((n.dev, n.dst), lladdr);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The sysctls of [`SYSCTL_CONF`] for every interface and [`SYSCTL_GLOBAL`],
@@ -456,21 +518,6 @@ pub fn read_sysctls() -> Result<BTreeMap<String, String>, SnapshotError> {
         read(key.to_string())?;
     }
     Ok(out)
-}
-
-/// Runs `ip args`, decodes its JSON array and hands each item to `each`,
-/// which may reject it with a reason.
-fn ip_json<T: DeserializeOwned>(
-    run: &mut impl FnMut(&str, &[&str]) -> Result<String, SnapshotError>,
-    args: &[&str],
-    each: impl FnMut(T) -> Result<(), String>,
-) -> Result<(), SnapshotError> {
-    let command = format!("ip {}", args.join(" "));
-    let out = run("ip", args)?;
-    serde_json::from_str::<Vec<T>>(&out)
-        .map_err(|e| e.to_string())
-        .and_then(|items| items.into_iter().try_for_each(each))
-        .map_err(|detail| SnapshotError::Parse { command, detail })
 }
 
 impl From<IpLink> for Link {
@@ -901,31 +948,26 @@ mod tests {
     use super::*;
     use std::process::Command;
 
-    const LINKS: &str = "ip -j -d link show";
-    const ADDRS: &str = "ip -j addr show";
-    const ROUTES4: &str = "ip -j -4 route show table all";
-    const ROUTES6: &str = "ip -j -6 route show table all";
-    const NEIGH: &str = "ip -j neigh show";
+    const LINKS: &str = "link show";
+    const ADDRS: &str = "addr show";
+    const ROUTES4: &str = "route show table all root 0.0.0.0/0";
+    const ROUTES6: &str = "route show table all root ::/0";
+    const NEIGH: &str = "neigh show";
 
-    fn command_line(program: &str, args: &[&str]) -> String {
-        std::iter::once(program)
-            .chain(args.iter().copied())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    /// Captures from canned outputs, by command line; `ip` commands not
-    /// given print `[]`, the sysctl listing nothing.
+    /// Captures from canned outputs, by batch line; lines not given
+    /// answer `[]`.
     fn capture(outputs: &[(&str, &str)]) -> Result<NetnsSnapshot, SnapshotError> {
-        capture_netns(|program, args| {
-            let line = command_line(program, args);
-            let canned = outputs
-                .iter()
-                .find(|(cmd, _)| *cmd == line)
-                .map(|(_, out)| *out);
-            Ok(canned
-                .unwrap_or(if program == "ip" { "[]" } else { "" })
-                .to_string())
+        capture_netns(|batch| {
+            Ok(batch
+                .lines()
+                .map(|line| {
+                    outputs
+                        .iter()
+                        .find(|(cmd, _)| *cmd == line)
+                        .map_or("[]", |(_, out)| *out)
+                })
+                .collect::<Vec<_>>()
+                .join("\n"))
         })
     }
 
@@ -1113,17 +1155,17 @@ mod tests {
         let err = capture(&[(ROUTES4, r#"[{"dst":"not-an-address"}]"#)]).expect_err("bad dst");
         assert!(
             matches!(&err, SnapshotError::Parse { command, detail }
-                if command == ROUTES4 && detail.contains("not-an-address")),
+                if command == &format!("ip -d -j {ROUTES4}") && detail.contains("not-an-address")),
             "{err}"
         );
         let err = capture(&[(LINKS, "Error: oops")]).expect_err("not JSON");
         assert!(
-            matches!(&err, SnapshotError::Parse { command, .. } if command == LINKS),
+            matches!(&err, SnapshotError::Parse { command, .. } if command == &format!("ip -d -j {LINKS}")),
             "{err}"
         );
-        let err = capture_netns(|program, _| {
+        let err = capture_netns(|_| {
             Err(SnapshotError::Command {
-                program: program.into(),
+                program: "ip".into(),
                 detail: "exit 1".into(),
             })
         })
@@ -1426,34 +1468,23 @@ mod tests {
         echo 1 > /proc/sys/net/ipv4/conf/lo/arp_notify && \
         echo 1 > /proc/sys/net/ipv4/conf/mv0/arp_notify";
 
-    /// `program args...`, each word quoted for `sh`.
-    fn shell_line(program: &str, args: &[&str]) -> String {
-        let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
-        std::iter::once(program)
-            .chain(args.iter().copied())
-            .map(quote)
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
     #[test]
     fn captures_a_real_namespace_before_and_after_setup() {
-        // The exact commands a capture runs, in order.
-        let mut commands = Vec::new();
-        capture_netns(|program, args| {
-            commands.push(shell_line(program, args));
-            Ok(if program == "ip" { "[]" } else { "" }.to_string())
+        // The batch a capture runs.
+        let mut batch = String::new();
+        capture_netns(|b| {
+            batch = b.to_string();
+            Ok(b.lines().map(|_| "[]\n").collect())
         })
         .expect("dry run");
-        // One shell in a fresh namespace runs them, sets up, and runs them
-        // again; markers separate the outputs.
-        let capture = commands
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("echo @@@{i}; {c}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let script = format!("set -e; {capture}; {SETUP}; {capture}");
+        // One shell in a fresh namespace runs it, sets up, and runs it
+        // again; a marker separates the outputs.
+        let ip = format!(
+            "printf '{}' | ip {}",
+            batch.replace('\n', "\\n"),
+            IP_BATCH.join(" ")
+        );
+        let script = format!("set -e; {ip}; echo @@@; {SETUP}; {ip}");
         let out = Command::new("unshare")
             .args(["--net", "sh", "-c", &script])
             .output();
@@ -1465,27 +1496,14 @@ mod tests {
             "the namespace script failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let outputs: Vec<&str> = stdout
-            .split("@@@")
-            .skip(1)
-            .map(|part| part.split_once('\n').map_or("", |(_, o)| o))
-            .collect();
-        assert_eq!(
-            outputs.len(),
-            2 * commands.len(),
-            "one output per command in {stdout}"
-        );
-        let replay = |outputs: &[&str]| {
-            let mut next = commands.iter().zip(outputs);
-            capture_netns(|program, args| {
-                let (command, output) = next.next().expect("as many calls as in the dry run");
-                let line = shell_line(program, args);
-                assert_eq!(&line, command, "the same commands in the same order");
+        let (first, second) = stdout.split_once("@@@").expect("the marker");
+        let replay = |output: &str| {
+            capture_netns(|b| {
+                assert_eq!(b, batch, "the same batch every time");
                 Ok(output.to_string())
             })
             .expect("capture of real output")
         };
-        let (first, second) = outputs.split_at(commands.len());
         let before = netns_scope("test", replay(first));
         let after = netns_scope("test", replay(second));
         assert_eq!(

@@ -204,7 +204,8 @@ pub(crate) fn run(
     }
     write_report(&reports, &provenance, format, output)?;
     if judging.timings {
-        out!("{}", timings(&reports, wall.elapsed(), opts.jobs));
+        // On stderr: stdout may be the report itself.
+        eprintln!("{}", timings(&reports, wall.elapsed(), opts.jobs));
     }
     if let Some(dir) = bundle {
         let n = super::replay::write_bundles(dir, &reports, opts)?;

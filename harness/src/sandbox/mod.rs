@@ -20,15 +20,35 @@
 //! dropping the sandbox kills them and removes its folder, which takes the
 //! namespaces, links and mounts with it.
 
+pub mod links;
 pub mod spawn;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 
+use links::Links;
 use spawn::{Mount, Prelude, cstring};
+
+/// iproute2's `ip`, found once in `PATH` (a child searching `PATH` itself
+/// tries every folder with an `execve`).
+pub fn ip_program() -> &'static Path {
+    static IP: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    IP.get_or_init(|| {
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join("ip"))
+            .find(|p| {
+                use std::os::unix::fs::PermissionsExt;
+                p.metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+            .unwrap_or_else(|| PathBuf::from("ip"))
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -52,6 +72,8 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot make the master link: {0}")]
+    Link(String),
     #[error("cannot give plugins the state folder {path}: {why}")]
     StateDir { path: String, why: String },
     #[error("plugins cannot write to the state folder {path}: {detail}")]
@@ -98,38 +120,39 @@ pub struct SandboxOptions {
 
 /// A process parked in a namespace, killed on drop.
 struct Holder {
-    child: Child,
+    pid: u32,
     net: File,
 }
 
 impl Holder {
-    fn start(what: &str, prelude: Prelude) -> Result<Holder, SandboxError> {
-        let mut cmd = Command::new("sleep");
-        cmd.arg("infinity")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        prelude.apply(&mut cmd);
-        let spawn_err = |source| SandboxError::Spawn {
+    /// Starts a holder; `lo` brings its network namespace's loopback up.
+    fn start(what: &str, prelude: Prelude, lo: bool) -> Result<Holder, SandboxError> {
+        let pid = spawn::park(&prelude, lo).map_err(|source| SandboxError::Spawn {
             what: what.into(),
             source,
-        };
-        let child = cmd.spawn().map_err(spawn_err)?;
-        // spawn() returns after exec, so the namespaces are in place.
-        let path = format!("/proc/{}/ns/net", child.id());
-        let net = File::open(&path).map_err(|source| SandboxError::Open { path, source })?;
-        Ok(Holder { child, net })
+        })?;
+        let pid = pid as u32;
+        // park() returns after the prelude, so the namespaces are in place.
+        let path = format!("/proc/{pid}/ns/net");
+        match File::open(&path) {
+            Ok(net) => Ok(Holder { pid, net }),
+            Err(source) => {
+                tear_down(&[pid], Path::new(""));
+                Err(SandboxError::Open { path, source })
+            }
+        }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 }
 
 impl Drop for Holder {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
     }
 }
 
@@ -166,6 +189,9 @@ fn tear_down(pids: &[u32], dir: &Path) {
     }
     for pid in &pids {
         let _ = nix::sys::wait::waitpid(*pid, None);
+    }
+    if dir.as_os_str().is_empty() {
+        return;
     }
     // The overlays go with the keeper's mount namespace, which the kernel
     // frees a moment after its last process: until then their work folders
@@ -303,7 +329,6 @@ impl Sandbox {
             dir,
         };
         sb.register();
-        sb.ip(Scope::Host, &["link", "set", "lo", "up"])?;
         if let Some(name) = &opts.master {
             sb.master = Some(sb.make_master(name, opts.prefer_veth)?);
         }
@@ -318,18 +343,18 @@ impl Sandbox {
     }
 
     fn make_master(&mut self, name: &str, prefer_veth: bool) -> Result<Master, SandboxError> {
+        let link_err = |e: links::LinkError| SandboxError::Link(e.to_string());
+        let mut links = Links::open(self.netns_fd(Scope::Host)).map_err(link_err)?;
         // Whether this kernel makes dummy links does not change during a
-        // run: once refused, later sandboxes go straight to veth instead of
-        // spending an `ip` process on the refusal each time.
+        // run: once refused, later sandboxes go straight to veth.
         static NO_DUMMY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let try_dummy = !prefer_veth && !NO_DUMMY.load(std::sync::atomic::Ordering::Relaxed);
         if try_dummy
-            && self
-                .ip(Scope::Host, &["link", "add", name, "type", "dummy"])
+            && links
+                .add_dummy(name)
                 .inspect_err(|_| NO_DUMMY.store(true, std::sync::atomic::Ordering::Relaxed))
                 .is_ok()
         {
-            self.ip(Scope::Host, &["link", "set", name, "up"])?;
             return Ok(Master {
                 name: name.into(),
                 kind: MasterKind::Dummy,
@@ -342,19 +367,16 @@ impl Sandbox {
                 unshare: libc::CLONE_NEWNET,
                 ..Prelude::default()
             },
+            true,
         )?;
-        let pid = peer.pid().to_string();
         self.peer = Some(peer);
         self.register();
-        self.ip(
-            Scope::Host,
-            &[
-                "link", "add", name, "type", "veth", "peer", "name", name, "netns", &pid,
-            ],
-        )?;
-        self.ip(Scope::Host, &["link", "set", name, "up"])?;
-        self.ip(Scope::Peer, &["link", "set", "lo", "up"])?;
-        self.ip(Scope::Peer, &["link", "set", name, "up"])?;
+        links
+            .add_veth(name, name, self.netns_fd(Scope::Peer))
+            .map_err(link_err)?;
+        Links::open(self.netns_fd(Scope::Peer))
+            .and_then(|mut peer| peer.set_up(name))
+            .map_err(link_err)?;
         Ok(Master {
             name: name.into(),
             kind: MasterKind::Veth,
@@ -382,6 +404,7 @@ impl Sandbox {
                 }],
                 ..Prelude::default()
             },
+            !self.lo_down,
         )?;
         self.containers.push(Container {
             holder,
@@ -389,11 +412,7 @@ impl Sandbox {
             file,
         });
         self.register();
-        let index = self.containers.len() - 1;
-        if !self.lo_down {
-            self.ip(Scope::Container(index), &["link", "set", "lo", "up"])?;
-        }
-        Ok(index)
+        Ok(self.containers.len() - 1)
     }
 
     /// Ends container `index`'s namespace (its holder dies), as when a
@@ -545,7 +564,7 @@ impl Sandbox {
     /// Runs `ip ARGS` in `scope`; its stdout.
     pub fn ip(&self, scope: Scope, args: &[&str]) -> Result<String, SandboxError> {
         let out = self
-            .command(scope, "ip")
+            .command(scope, ip_program())
             .args(args)
             .output()
             .map_err(|source| SandboxError::Spawn {
@@ -651,7 +670,7 @@ fn start_keeper(dir: &Path, extra: &[PathBuf]) -> Result<(Holder, Layers), Sandb
     };
     // Inside a user namespace overlayfs must keep its metadata in user.*
     // extended attributes.
-    let keeper = Holder::start("sandbox keeper", prelude(""))
-        .or_else(|_| Holder::start("sandbox keeper", prelude(",userxattr")))?;
+    let keeper = Holder::start("sandbox keeper", prelude(""), true)
+        .or_else(|_| Holder::start("sandbox keeper", prelude(",userxattr"), true))?;
     Ok((keeper, (overlays, state)))
 }

@@ -100,3 +100,104 @@ pub fn cstring(s: impl AsRef<std::ffi::OsStr>) -> CString {
     use std::os::unix::ffi::OsStrExt;
     CString::new(s.as_ref().as_bytes()).expect("no NUL in paths")
 }
+
+/// Brings `lo` up in the calling thread's network namespace, with the two
+/// ioctls `ip link set lo up` amounts to (safe after `fork`).
+fn lo_up() -> io::Result<()> {
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        let mut rc = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req);
+        if rc == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            rc = libc::ioctl(fd, libc::SIOCSIFFLAGS, &req);
+        }
+        let err = io::Error::last_os_error();
+        libc::close(fd);
+        if rc == 0 { Ok(()) } else { Err(err) }
+    }
+}
+
+/// Forks a process that runs `prelude`, brings `lo` up if asked, and then
+/// only waits to be killed: a holder of namespaces that costs no `exec`
+/// (a `sleep` per holder was a tenth of a run's processes). Returns once
+/// the prelude has succeeded in the child, or with the child's error.
+///
+/// The child drops every inherited descriptor (it never execs, so
+/// close-on-exec would not do it: another thread's plugin pipes must not
+/// stay open in it), restores default signal handling (SIGINT kills it as
+/// it killed `sleep`) and names itself `cni-holder`.
+pub fn park(prelude: &Prelude, lo: bool) -> io::Result<libc::pid_t> {
+    let devnull = c"/dev/null";
+    let mut fds = [0; 2];
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    let (rd, wr) = (fds[0], fds[1]);
+    // SAFETY: between fork and the end of the child's branch only raw
+    // syscalls run, on values made before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let err = io::Error::last_os_error();
+        unsafe {
+            libc::close(rd);
+            libc::close(wr);
+        }
+        return Err(err);
+    }
+    if pid == 0 {
+        unsafe {
+            for sig in 1..libc::SIGRTMIN() {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            let status = prelude
+                .run()
+                .and_then(|()| if lo { lo_up() } else { Ok(()) })
+                .err()
+                .map_or(0, |e| e.raw_os_error().unwrap_or(libc::EIO));
+            let null = libc::open(devnull.as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                for fd in 0..3 {
+                    libc::dup2(null, fd);
+                }
+            }
+            libc::prctl(libc::PR_SET_NAME, c"cni-holder".as_ptr());
+            libc::write(wr, (&status as *const i32).cast(), 4);
+            if status != 0 {
+                libc::_exit(127);
+            }
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    unsafe { libc::close(wr) };
+    let mut status: i32 = 0;
+    let n = loop {
+        let n = unsafe { libc::read(rd, (&mut status as *mut i32).cast(), 4) };
+        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break n;
+        }
+    };
+    unsafe { libc::close(rd) };
+    if n == 4 && status == 0 {
+        return Ok(pid);
+    }
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    Err(if n == 4 {
+        io::Error::from_raw_os_error(status)
+    } else {
+        io::Error::other("the holder died before it was ready")
+    })
+}
