@@ -160,8 +160,9 @@ struct RunArgs {
     /// Seconds each plugin call may take.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
-    /// Checks run in parallel, each in its own sandbox.
-    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
+    /// Checks run in parallel, each in its own sandbox (default: two per
+    /// core, as a case mostly waits for plugin processes).
+    #[arg(long, default_value_t = 2 * std::thread::available_parallelism().map_or(1, |n| n.get()))]
     jobs: usize,
     #[arg(long, value_enum, default_value_t = cli::run::Format::Human)]
     format: cli::run::Format,
@@ -371,6 +372,7 @@ fn spy_dir() -> Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
         .prefix("cni-conformance-spy-")
         .tempdir()?;
+    sandbox::remove_on_signal(dir.path());
     spy::install(dir.path(), &std::env::current_exe()?)?;
     Ok(dir)
 }

@@ -39,33 +39,36 @@ pub fn capture_scope(
     parts: Parts,
 ) -> Result<NetnsSnapshot, ObserveError> {
     let runner = |batch: &str| {
-        use std::io::Write;
-        use std::process::Stdio;
+        use std::io::{Read, Write};
         let what = format!("ip {}", snapshot::IP_BATCH.join(" "));
         let start = |source| SnapshotError::Start {
             what: format!("run {what}"),
             source,
         };
+        let args: Vec<&std::ffi::OsStr> = snapshot::IP_BATCH.iter().map(|a| a.as_ref()).collect();
         let mut child = sb
-            .command(scope, crate::sandbox::ip_program())
-            .args(snapshot::IP_BATCH)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .spawn_in(scope, crate::sandbox::ip_program(), &args)
             .map_err(start)?;
         // A few short lines: they fit the pipe, so writing cannot block.
-        let mut stdin = child.stdin.take().expect("piped");
-        stdin.write_all(batch.as_bytes()).map_err(start)?;
-        drop(stdin);
-        let out = child.wait_with_output().map_err(start)?;
-        if !out.status.success() {
+        let written = child.stdin.write_all(batch.as_bytes());
+        drop(child.stdin);
+        // The answer is read before stderr: `ip` writes its errors only
+        // when it stops, after its last answer.
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let read = child
+            .stdout
+            .read_to_end(&mut out)
+            .and_then(|_| child.stderr.read_to_end(&mut err));
+        let status = Sandbox::reap(child.pid).map_err(start)?;
+        if status.success() {
+            written.and(read).map_err(start)?;
+        } else {
             return Err(SnapshotError::Command {
                 program: what,
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                detail: String::from_utf8_lossy(&err).trim().to_string(),
             });
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(String::from_utf8_lossy(&out).into_owned())
     };
     let mut netns = snapshot::capture_parts(runner, parts)?;
     if parts.sysctls {

@@ -3,11 +3,13 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::sandbox::{Sandbox, spawn::Piped};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -168,38 +170,41 @@ pub struct Kill<'a> {
     pub when: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
-/// Runs `cmd` (already placed in its namespaces, in its own process group)
-/// with `env` only, feeding `stdin` and closing it. The whole process group
-/// is killed as `kill` says.
+/// Runs `plugin` in `sandbox` as a runtime does, with `env` only, feeding
+/// `stdin` and closing it. The plugin leads a process group of its own,
+/// which is killed as `kill` says.
 pub fn run(
-    mut cmd: Command,
+    sandbox: &Sandbox,
     plugin: &Path,
     env: &[(String, String)],
     stdin: &[u8],
     kill: Kill<'_>,
 ) -> Result<Outcome, ExecError> {
-    cmd.env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
-        plugin: plugin.display().to_string(),
-        source,
-    })?;
-    let pid = child.id() as i32;
+    let child = sandbox
+        .spawn_plugin(plugin, env)
+        .map_err(|source| ExecError::Spawn {
+            plugin: plugin.display().to_string(),
+            source,
+        })?;
+    let pid = child.pid;
     let group = nix::unistd::Pid::from_raw(pid);
     // A thread that cannot be started (a process limit) is the harness's
     // failure: the plugin's group is killed and the call reported as not made.
     let thread_err = |source| {
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+        let _ = Sandbox::reap(pid);
         ExecError::Thread {
             plugin: plugin.display().to_string(),
             source,
         }
     };
-    let mut input = child.stdin.take().expect("piped");
+    let Piped {
+        stdin: mut input,
+        stdout: mut out,
+        stderr: mut err,
+        ..
+    } = child;
     let bytes = stdin.to_vec();
     // On threads, so a plugin that never reads stdin or floods stdout
     // cannot deadlock the harness.
@@ -208,8 +213,6 @@ pub fn run(
             let _ = input.write_all(&bytes);
         })
         .map_err(thread_err)?;
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
     let out_reader = std::thread::Builder::new()
         .spawn(move || {
             let mut buf = Vec::new();
@@ -227,7 +230,7 @@ pub fn run(
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .spawn(move || {
-            let _ = tx.send(child.wait());
+            let _ = tx.send(Sandbox::reap(pid));
         })
         .map_err(thread_err)?;
     let deadline = start + kill.after;

@@ -152,7 +152,7 @@ impl<'a> Runtime<'a> {
             after: self.timeout,
             when,
         };
-        let outcome = exec::run(self.sandbox.plugin_command(&path), &path, &env, stdin, kill)?;
+        let outcome = exec::run(self.sandbox, &path, &env, stdin, kill)?;
         if let Some(b) = &self.breaker {
             b.record(plugin, verb, outcome.exit);
         }

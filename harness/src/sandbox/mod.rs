@@ -78,6 +78,8 @@ pub enum SandboxError {
     StateDir { path: String, why: String },
     #[error("plugins cannot write to the state folder {path}: {detail}")]
     NotWritable { path: String, detail: String },
+    #[error("the harness is stopping")]
+    Stopping,
 }
 
 /// What kind of link the master is.
@@ -122,12 +124,17 @@ pub struct SandboxOptions {
 struct Holder {
     pid: u32,
     net: File,
+    /// Set once the process has been killed and reaped: its pid may then
+    /// belong to someone else.
+    reaped: bool,
+    /// Its stack (it shares the harness's memory): freed only after it.
+    _stack: spawn::Stack,
 }
 
 impl Holder {
     /// Starts a holder; `lo` brings its network namespace's loopback up.
     fn start(what: &str, prelude: Prelude, lo: bool) -> Result<Holder, SandboxError> {
-        let pid = spawn::park(&prelude, lo).map_err(|source| SandboxError::Spawn {
+        let (pid, stack) = spawn::park(&prelude, lo).map_err(|source| SandboxError::Spawn {
             what: what.into(),
             source,
         })?;
@@ -135,7 +142,12 @@ impl Holder {
         // park() returns after the prelude, so the namespaces are in place.
         let path = format!("/proc/{pid}/ns/net");
         match File::open(&path) {
-            Ok(net) => Ok(Holder { pid, net }),
+            Ok(net) => Ok(Holder {
+                pid,
+                net,
+                reaped: false,
+                _stack: stack,
+            }),
             Err(source) => {
                 tear_down(&[pid], Path::new(""));
                 Err(SandboxError::Open { path, source })
@@ -150,9 +162,9 @@ impl Holder {
 
 impl Drop for Holder {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(pid, None);
+        if !self.reaped {
+            tear_down(&[self.pid], Path::new(""));
+        }
     }
 }
 
@@ -213,13 +225,121 @@ fn tear_down(pids: &[u32], dir: &Path) {
 /// for the teardown to finish before the process exits.
 static TEARING_DOWN: Mutex<()> = Mutex::new(());
 
-/// Kills every sandbox's processes and removes its folder: for signal
-/// handlers, which cannot run destructors.
+/// Plugin process groups running now, so a signal can end them before
+/// their sandbox goes; `None` once the harness is stopping (no plugin
+/// starts after that).
+static RUNNING: Mutex<Option<Vec<i32>>> = Mutex::new(Some(Vec::new()));
+
+/// Folders the run made besides sandboxes (the spy's), removed on a signal.
+static EXTRA_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes `dir` too when a signal stops the harness.
+pub fn remove_on_signal(dir: &Path) {
+    EXTRA_DIRS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(dir.to_path_buf());
+}
+
+/// Whether the harness is stopping. Making a sandbox or adding to one
+/// holds it for reading, from the folder's creation to the registration of
+/// its processes in [`LIVE`]; [`clean_all_live`] holds it for writing, so it
+/// finds every sandbox complete and no sandbox is made after it.
+static GATE: std::sync::RwLock<bool> = std::sync::RwLock::new(false);
+
+fn gate() -> Result<std::sync::RwLockReadGuard<'static, bool>, SandboxError> {
+    let open = GATE.read().unwrap_or_else(|e| e.into_inner());
+    if *open {
+        return Err(SandboxError::Stopping);
+    }
+    Ok(open)
+}
+
+/// Starts a process that leads its own group, in [`RUNNING`] until reaped.
+fn spawn_tracked(
+    program: &Path,
+    args: &[&std::ffi::OsStr],
+    env: &[(String, String)],
+    prelude: &Prelude,
+) -> std::io::Result<spawn::Piped> {
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(running) = running.as_mut() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "the harness is stopping",
+        ));
+    };
+    let child = spawn::spawn_piped(program, args, env, prelude)?;
+    running.push(child.pid);
+    Ok(child)
+}
+
+/// Kills the process groups `groups` lead and returns once every member
+/// has ended (or after a few seconds): pidfds, opened before the kill,
+/// tell when each is gone.
+fn kill_groups(groups: &[i32]) {
+    let members: Vec<i32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // Field 5, after the parenthesised command name.
+                    let rest = stat.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(2)?.parse::<i32>().ok()
+                })
+                .is_some_and(|pgid| groups.contains(&pgid))
+        })
+        .collect();
+    let pidfds: Vec<std::os::fd::OwnedFd> = members
+        .iter()
+        .filter_map(|pid| {
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, *pid, 0) };
+            // SAFETY: a new descriptor, ours alone.
+            (fd >= 0).then(|| unsafe {
+                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
+            })
+        })
+        .collect();
+    for group in groups {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(*group),
+            nix::sys::signal::SIGKILL,
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for fd in &pidfds {
+        use std::os::fd::AsFd;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut poll = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let timeout =
+            nix::poll::PollTimeout::try_from(left).unwrap_or(nix::poll::PollTimeout::ZERO);
+        let _ = nix::poll::poll(&mut poll, timeout);
+    }
+}
+
+/// Kills every running plugin's process group and every sandbox's
+/// processes, and removes the sandboxes' folders and those given to
+/// [`remove_on_signal`]: for signal handlers, which cannot run destructors.
+/// No plugin starts afterwards.
 pub fn clean_all_live() {
+    let mut stopping = GATE.write().unwrap_or_else(|e| e.into_inner());
+    *stopping = true;
     let _busy = TEARING_DOWN.lock().unwrap_or_else(|e| e.into_inner());
+    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    kill_groups(&running.unwrap_or_default());
     let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
     for (_, pids, dir) in live {
         tear_down(&pids, &dir);
+    }
+    for dir in std::mem::take(&mut *EXTRA_DIRS.lock().unwrap_or_else(|e| e.into_inner())) {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -303,13 +423,47 @@ fn label(path: &Path) -> String {
     path.to_string_lossy().trim_matches('/').replace('/', "-")
 }
 
+/// Set once sandboxes must live on disk rather than in `/dev/shm`.
+static ON_DISK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Where sandbox folders are made: `/dev/shm` when it is a writable
+/// memory file system, else the temporary folder. Sandboxes are thrown
+/// away, so plugins' `fsync`s of their state need not wait for a disk
+/// (host-local's made a run a third slower on ext4).
+pub fn base_folder() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let in_memory = !ON_DISK.load(std::sync::atomic::Ordering::Relaxed)
+        && nix::sys::statfs::statfs(shm)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+        && nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok();
+    if in_memory {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 impl Sandbox {
     pub fn new(opts: &SandboxOptions) -> Result<Sandbox, SandboxError> {
-        let dir = tempfile::Builder::new()
-            .prefix("cni-conformance-")
-            .tempdir()
-            .map_err(SandboxError::Folder)?;
-        let (keeper, (overlays, state)) = start_keeper(dir.path(), &opts.state_dirs)?;
+        let _open = gate()?;
+        let folder = |base: &Path| {
+            tempfile::Builder::new()
+                .prefix("cni-conformance-")
+                .tempdir_in(base)
+                .map_err(SandboxError::Folder)
+        };
+        let mut dir = folder(&base_folder())?;
+        let (keeper, (overlays, state)) = match start_keeper(dir.path(), &opts.state_dirs) {
+            Ok(k) => k,
+            // An overlay this kernel refuses on the memory file system (an
+            // old kernel in a user namespace): the disk, from now on.
+            Err(_) if !ON_DISK.swap(true, std::sync::atomic::Ordering::Relaxed) => {
+                drop(dir);
+                dir = folder(&base_folder())?;
+                start_keeper(dir.path(), &opts.state_dirs)?
+            }
+            Err(e) => return Err(e),
+        };
         let mnt_path = format!("/proc/{}/ns/mnt", keeper.pid());
         let host_mnt = File::open(&mnt_path).map_err(|source| SandboxError::Open {
             path: mnt_path,
@@ -385,6 +539,7 @@ impl Sandbox {
 
     /// Adds a container namespace named `name` (the bind-mount's file name).
     pub fn add_container(&mut self, name: &str) -> Result<usize, SandboxError> {
+        let _open = gate()?;
         let netns_dir = self.dir.path().join("netns");
         std::fs::create_dir_all(&netns_dir).map_err(SandboxError::Folder)?;
         let file = netns_dir.join(name);
@@ -545,11 +700,9 @@ impl Sandbox {
         cmd
     }
 
-    /// A command that runs as a runtime runs a plugin: in the host network
-    /// namespace and the sandbox's mount namespace, in a process group of
-    /// its own.
-    pub fn plugin_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(program);
+    /// How a runtime runs a plugin: in the host network namespace and the
+    /// sandbox's mount namespace, in a process group of its own.
+    fn plugin_prelude(&self) -> Prelude {
         Prelude {
             die_with_parent: true,
             own_process_group: true,
@@ -557,8 +710,53 @@ impl Sandbox {
             net_ns: Some(self.net_fd(Scope::Host)),
             ..Prelude::default()
         }
-        .apply(&mut cmd);
+    }
+
+    /// A command that runs as a runtime runs a plugin.
+    pub fn plugin_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        self.plugin_prelude().apply(&mut cmd);
         cmd
+    }
+
+    /// Starts `program` (a path) as a runtime runs a plugin, with exactly
+    /// `env`, its stdio piped: the cheap way, for the many plugin calls.
+    /// Until [`Sandbox::reap`], a signal kills its process group.
+    pub fn spawn_plugin(
+        &self,
+        program: &Path,
+        env: &[(String, String)],
+    ) -> std::io::Result<spawn::Piped> {
+        spawn_tracked(program, &[], env, &self.plugin_prelude())
+    }
+
+    /// Waits for a process [`Sandbox::spawn_plugin`] or
+    /// [`Sandbox::spawn_in`] started, and forgets its group before its pid
+    /// can be reused.
+    pub fn reap(pid: libc::pid_t) -> std::io::Result<std::process::ExitStatus> {
+        spawn::Piped::wait_then(pid, || {
+            if let Some(running) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                running.retain(|p| *p != pid);
+            }
+        })
+    }
+
+    /// Starts `program` (a path) with `args` in `scope`'s network
+    /// namespace, with an empty environment, its stdio piped. Until
+    /// [`Sandbox::reap`], a signal kills it.
+    pub fn spawn_in(
+        &self,
+        scope: Scope,
+        program: &Path,
+        args: &[&std::ffi::OsStr],
+    ) -> std::io::Result<spawn::Piped> {
+        let prelude = Prelude {
+            die_with_parent: true,
+            own_process_group: true,
+            net_ns: Some(self.net_fd(scope)),
+            ..Prelude::default()
+        };
+        spawn_tracked(program, args, &[], &prelude)
     }
 
     /// Runs `ip ARGS` in `scope`; its stdout.
@@ -588,8 +786,18 @@ impl Drop for Sandbox {
         LIVE.lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(id, ..)| *id != self.id);
-        // The holders' own drops then find nothing left to do.
         tear_down(&self.pids(), self.dir.path());
+        // Their pids are free for reuse now: the holders' own drops must
+        // not signal them.
+        for h in self
+            .containers
+            .iter_mut()
+            .map(|c| &mut c.holder)
+            .chain(self.peer.as_mut())
+            .chain(std::iter::once(&mut self.keeper))
+        {
+            h.reaped = true;
+        }
     }
 }
 
