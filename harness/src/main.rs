@@ -160,6 +160,10 @@ struct RunArgs {
     /// Seconds each plugin call may take.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Kill points per verb that fault.kill-at-every-step covers: a number
+    /// (spread evenly over the steps, the same every run) or `all`.
+    #[arg(long, default_value = "12", value_parser = kill_points)]
+    kill_points: KillPoints,
     /// Checks run in parallel, each in its own sandbox (default: two per
     /// core, as a case mostly waits for plugin processes).
     #[arg(long, default_value_t = 2 * std::thread::available_parallelism().map_or(1, |n| n.get()))]
@@ -291,6 +295,22 @@ fn clean_up_on_signals() {
     });
 }
 
+/// `--kill-points`: a number, or `all` (`None`).
+#[derive(Debug, Clone, Copy)]
+struct KillPoints(Option<usize>);
+
+fn kill_points(s: &str) -> Result<KillPoints, String> {
+    match s {
+        "all" => Ok(KillPoints(None)),
+        n => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 2)
+            .map(|n| KillPoints(Some(n)))
+            .ok_or_else(|| format!("{s:?}: give a number of at least 2, or `all`")),
+    }
+}
+
 fn dirs(arg: Option<String>) -> Vec<PathBuf> {
     match arg {
         Some(p) => std::env::split_paths(&p).collect(),
@@ -385,6 +405,7 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         versions,
         filter,
         timeout,
+        kill_points,
         jobs,
         format,
         output,
@@ -444,6 +465,7 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         jobs,
         spy_dir: Some(spy.path().to_path_buf()),
         only,
+        kill_points: kill_points.0,
     };
     let known = |id: &str| {
         cni_conformance::checks::catalog()

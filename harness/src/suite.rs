@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub spy_dir: Option<PathBuf>,
     /// Only these (check ID, version) cases (a rerun, a replay).
     pub only: Option<Vec<(String, Version)>>,
+    /// Kill points per verb fault.kill-at-every-step covers; `None`: all.
+    pub kill_points: Option<usize>,
 }
 
 /// What became of one check in one version.
@@ -446,7 +448,8 @@ pub fn run_plugin(
                         opts.timeout,
                         opts.spy_dir.clone(),
                     )
-                    .with_breaker(breaker.clone());
+                    .with_breaker(breaker.clone())
+                    .with_kill_points(opts.kill_points);
                     let started = Instant::now();
                     let judged = run(&cx);
                     let r = outcome(check, rule, &cx, judged, cx.take_deferred(), started);

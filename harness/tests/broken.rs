@@ -131,6 +131,7 @@ fn trips_its_checks(#[files("tests/broken/*")] script: PathBuf) {
             timeout: Duration::from_secs(20),
             jobs: 1,
             spy_dir: Some(spy.path().to_path_buf()),
+            kill_points: None,
         };
         let report = suite::run_plugin(&dir.path().join(&b.plugin_type), &opts, &|_| {}).unwrap();
         let result = report

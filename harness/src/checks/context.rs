@@ -45,6 +45,8 @@ pub struct Cx {
     deferred: Mutex<Vec<CaseError>>,
     /// Shared by the run: verbs the plugin keeps timing out on.
     breaker: Option<std::sync::Arc<crate::runtime::exec::Breaker>>,
+    /// Kill points per verb for fault.kill-at-every-step; `None`: all.
+    kill_points: Option<usize>,
 }
 
 /// Where one case's time went, in microseconds: building sandboxes (and
@@ -114,7 +116,18 @@ impl Cx {
             timings: Mutex::new(Timings::default()),
             deferred: Mutex::new(Vec::new()),
             breaker: None,
+            kill_points: Some(crate::checks::fault::DEFAULT_POINTS),
         }
+    }
+
+    /// Covers at most `n` kill points per verb (`None`: every one).
+    pub fn with_kill_points(mut self, n: Option<usize>) -> Cx {
+        self.kill_points = n;
+        self
+    }
+
+    pub fn kill_points(&self) -> Option<usize> {
+        self.kill_points
     }
 
     /// The same context sharing `breaker` with the run's other cases.
@@ -154,6 +167,14 @@ impl Cx {
 
     pub fn take_calls(&self) -> Vec<Value> {
         std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Adds a line to the case's evidence.
+    pub fn evidence(&self, line: String) {
+        self.evidence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
     }
 
     pub fn take_evidence(&self) -> Vec<String> {
@@ -753,7 +774,21 @@ impl<'w> Call<'w, '_> {
         self
     }
 
-    pub fn run(self) -> Result<Step, CaseError> {
+    /// Runs it traced, killed at the entry of step `kill_at` if it gets
+    /// that far ([`crate::runtime::trace`]); also the steps it made.
+    pub fn traced(
+        self,
+        kill_at: Option<usize>,
+    ) -> Result<(Step, crate::runtime::trace::Traced), CaseError> {
+        let (rt, env, stdin) = self.prepared();
+        let (step, traced) =
+            rt.invoke_traced(&self.w.cx.plugin, self.verb, &stdin, env, kill_at)?;
+        self.w.cx.note(&step);
+        Ok((step, traced))
+    }
+
+    /// The runtime, environment and stdin of this call.
+    fn prepared(&self) -> (crate::runtime::Runtime<'w>, Vec<(String, String)>, Vec<u8>) {
         let mut rt = self.w.runtime();
         if let Some(d) = self.timeout {
             rt.timeout = d;
@@ -769,6 +804,11 @@ impl<'w> Call<'w, '_> {
             Some(b) => b.clone(),
             None => serde_json::to_vec(&self.request).expect("values serialise"),
         };
+        (rt, env, stdin)
+    }
+
+    pub fn run(self) -> Result<Step, CaseError> {
+        let (rt, env, stdin) = self.prepared();
         let step = rt.invoke_killed(&self.w.cx.plugin, self.verb, &stdin, env, self.kill_when)?;
         self.w.cx.note(&step);
         Ok(step)

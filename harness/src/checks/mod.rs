@@ -19,7 +19,7 @@ mod del;
 mod delegation;
 mod env;
 mod error;
-mod fault;
+pub mod fault;
 mod gc;
 mod ipam;
 pub mod judge;

@@ -54,6 +54,20 @@ pub(crate) fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bo
                 "sandbox",
                 "throwaway host namespace with /var/lib and /run overlaid: plugins cannot touch the machine",
             );
+            let base = sb.dir().parent().unwrap_or(sb.dir()).to_path_buf();
+            line(
+                true,
+                "sandbox folders",
+                &if base == std::path::Path::new("/dev/shm") {
+                    "in /dev/shm (memory): plugins' fsyncs of throwaway state cost nothing"
+                        .to_string()
+                } else {
+                    format!(
+                        "in {} (no writable memory file system at /dev/shm): runs are slower where plugins fsync",
+                        base.display()
+                    )
+                },
+            );
             line(
                 true,
                 "state folders",

@@ -132,6 +132,7 @@ pub(crate) fn replay(folder: &Path, plugin: Option<PathBuf>, spy_dir: &Path) -> 
         jobs: 1,
         spy_dir: Some(spy_dir.to_path_buf()),
         only: Some(vec![(case.id.clone(), case.version)]),
+        kill_points: None,
     };
     let plugin = plugin.unwrap_or(case.plugin.clone());
     let plugin = std::path::absolute(&plugin)?;

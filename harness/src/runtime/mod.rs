@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod exec;
+pub mod trace;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -165,6 +166,41 @@ impl<'a> Runtime<'a> {
             request,
             outcome,
         })
+    }
+
+    /// As [`Runtime::invoke_raw`], traced ([`trace`]), killed at the entry
+    /// of step `kill_at` if it gets that far; also the steps it made.
+    pub fn invoke_traced(
+        &self,
+        plugin: &str,
+        verb: Verb,
+        stdin: &[u8],
+        env: Vec<(String, String)>,
+        kill_at: Option<usize>,
+    ) -> Result<(Step, trace::Traced), exec::ExecError> {
+        let path = exec::find_plugin(plugin, &self.cni_path)?;
+        let mut traced = trace::run(self.sandbox, &path, &env, stdin, kill_at, self.timeout)?;
+        let request = serde_json::from_slice(stdin)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(stdin).into()));
+        let outcome = std::mem::replace(
+            &mut traced.outcome,
+            exec::Outcome {
+                exit: exec::Exit::Code(0),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                duration: std::time::Duration::ZERO,
+            },
+        );
+        Ok((
+            Step {
+                plugin: plugin.into(),
+                verb,
+                env,
+                request,
+                outcome,
+            },
+            traced,
+        ))
     }
 
     /// Runs one plugin by type with an explicit request and environment.

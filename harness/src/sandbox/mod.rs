@@ -730,15 +730,33 @@ impl Sandbox {
         spawn_tracked(program, &[], env, &self.plugin_prelude())
     }
 
+    /// As [`Sandbox::spawn_plugin`], the process traced by the calling
+    /// thread from its `exec` on (it stops there first).
+    pub fn spawn_traced_plugin(
+        &self,
+        program: &Path,
+        env: &[(String, String)],
+    ) -> std::io::Result<spawn::Piped> {
+        let prelude = Prelude {
+            trace_me: true,
+            ..self.plugin_prelude()
+        };
+        spawn_tracked(program, &[], env, &prelude)
+    }
+
+    /// Forgets a process of [`Sandbox::spawn_traced_plugin`] its tracer
+    /// has reaped.
+    pub fn forget(pid: libc::pid_t) {
+        if let Some(running) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            running.retain(|p| *p != pid);
+        }
+    }
+
     /// Waits for a process [`Sandbox::spawn_plugin`] or
     /// [`Sandbox::spawn_in`] started, and forgets its group before its pid
     /// can be reused.
     pub fn reap(pid: libc::pid_t) -> std::io::Result<std::process::ExitStatus> {
-        spawn::Piped::wait_then(pid, || {
-            if let Some(running) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                running.retain(|p| *p != pid);
-            }
-        })
+        spawn::Piped::wait_then(pid, || Sandbox::forget(pid))
     }
 
     /// Starts `program` (a path) with `args` in `scope`'s network

@@ -34,6 +34,9 @@ pub struct Prelude {
     pub private_mounts: bool,
     /// `mount(source, target, fstype, flags, data)` calls, in order.
     pub mounts: Vec<Mount>,
+    /// Last: be traced by the parent (which must be the tracing thread),
+    /// stopping at the `exec` that follows.
+    pub trace_me: bool,
 }
 
 pub struct Mount {
@@ -90,6 +93,9 @@ impl Prelude {
                     m.flags,
                     ptr(&m.data).cast(),
                 ))?;
+            }
+            if self.trace_me {
+                check(libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) as libc::c_int)?;
             }
         }
         Ok(())
