@@ -1,8 +1,10 @@
 //! A run stopped by SIGINT or SIGTERM half-way leaves nothing behind: no
-//! folder, no process, no namespace, no mount, no link. The runs are
-//! stopped after a given number of result lines, so each stop lands at the
-//! same point of the run every time (the one test of this binary: nothing
-//! else makes sandboxes meanwhile).
+//! folder, no process (so no namespace it held), no mount, no link. The
+//! runs are stopped after a given number of result lines, so each stop
+//! lands at the same point of the run every time. The test gives the runs a
+//! `/dev/shm` and a temporary folder of their own, and counts only
+//! processes of this build's binaries, so other runs on the machine are
+//! never taken for leftovers.
 
 mod common;
 
@@ -13,20 +15,19 @@ use std::process::{Command, Stdio};
 
 use nix::sys::signal::Signal;
 
-/// What a run could leave: its folders, processes started from our
-/// binaries or parked as holders, network namespaces, mounts, links.
+/// What a run could leave: its folders, processes of this build's harness
+/// (its holders) and plugins, mounts, links.
 #[derive(Debug, PartialEq, Eq)]
 struct Machine {
     folders: BTreeSet<String>,
     processes: BTreeSet<String>,
-    netns: BTreeSet<u64>,
     mounts: usize,
     links: String,
 }
 
-fn machine() -> Machine {
+fn machine(tmp: &Path) -> Machine {
     let mut folders = BTreeSet::new();
-    for base in [Path::new("/dev/shm").to_path_buf(), std::env::temp_dir()] {
+    for base in [Path::new("/dev/shm"), tmp] {
         for e in std::fs::read_dir(base).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with("cni-conformance-") {
@@ -34,21 +35,21 @@ fn machine() -> Machine {
             }
         }
     }
-    let reference = common::reference_dir();
+    // The harness's holders share its binary; plugins are the reference
+    // plugins of this build.
+    let reference = common::reference_dir().canonicalize().unwrap();
     let mut processes = BTreeSet::new();
-    let mut netns = BTreeSet::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
+        if pid == std::process::id() {
+            continue;
+        }
         let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
         let exe = std::fs::read_link(e.path().join("exe")).unwrap_or_default();
-        if comm.trim() == "cni-holder" || exe.starts_with(&reference) {
+        if exe.starts_with(&reference) {
             processes.insert(format!("{pid} {} {}", comm.trim(), exe.display()));
-        }
-        if let Ok(ns) = std::fs::metadata(e.path().join("ns/net")) {
-            use std::os::unix::fs::MetadataExt;
-            netns.insert(ns.ino());
         }
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
@@ -70,7 +71,6 @@ fn machine() -> Machine {
     Machine {
         folders,
         processes,
-        netns,
         mounts,
         links,
     }
@@ -78,9 +78,10 @@ fn machine() -> Machine {
 
 /// Starts a run of the reference plugins, reads `lines` lines of its
 /// live report, sends `signal` and waits for it.
-fn stop_after(lines: usize, signal: Signal) {
+fn stop_after(lines: usize, signal: Signal, tmp: &Path) {
     let dir = common::reference_dir();
     let mut child = Command::new(common::harness())
+        .env("TMPDIR", tmp)
         .arg("run")
         .arg("--plugin")
         .arg(dir.join("macvlan"))
@@ -110,7 +111,18 @@ fn stop_after(lines: usize, signal: Signal) {
 
 #[test]
 fn a_run_stopped_by_a_signal_leaves_nothing_behind() {
-    let before = machine();
+    // This test binary has a mount namespace of its own (ci/test-runner.sh):
+    // a fresh /dev/shm here is the runs' alone.
+    nix::mount::mount(
+        Some("tmpfs"),
+        "/dev/shm",
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("mounting a tmpfs of this test's own on /dev/shm (tests run as root or in a user namespace, see ci/test-runner.sh)");
+    let tmp = tempfile::TempDir::new().unwrap();
+    let before = machine(tmp.path());
     // Early (the first sandboxes), in the macvlan run, in the host-local run.
     for (lines, signal) in [
         (3, Signal::SIGINT),
@@ -119,9 +131,9 @@ fn a_run_stopped_by_a_signal_leaves_nothing_behind() {
         (500, Signal::SIGINT),
         (700, Signal::SIGTERM),
     ] {
-        stop_after(lines, signal);
+        stop_after(lines, signal, tmp.path());
         assert_eq!(
-            machine(),
+            machine(tmp.path()),
             before,
             "left behind by a run stopped by {signal} after {lines} lines"
         );

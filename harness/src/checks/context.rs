@@ -169,6 +169,33 @@ impl Cx {
         std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Runs `f`, whose threads do work at once: the case spent at most the
+    /// section's wall time, so what they add to the timings is scaled down
+    /// to it and the parts still add up to the case's duration.
+    pub fn overlapping<R>(&self, f: impl FnOnce() -> R) -> R {
+        let started = std::time::Instant::now();
+        let before = *self.timings.lock().unwrap_or_else(|e| e.into_inner());
+        let out = f();
+        let wall = started.elapsed().as_micros() as u64;
+        let mut t = self.timings.lock().unwrap_or_else(|e| e.into_inner());
+        let parts = |t: &Timings| [t.setup_us, t.plugin_us, t.observe_us, t.teardown_us];
+        let (b, now) = (parts(&before), parts(&t));
+        let added: Vec<u64> = now
+            .iter()
+            .zip(b)
+            .map(|(n, b)| n.saturating_sub(b))
+            .collect();
+        let sum: u64 = added.iter().sum();
+        if sum > wall {
+            let scaled: Vec<u64> = added.iter().map(|a| a * wall / sum).collect();
+            t.setup_us = b[0] + scaled[0];
+            t.plugin_us = b[1] + scaled[1];
+            t.observe_us = b[2] + scaled[2];
+            t.teardown_us = b[3] + scaled[3];
+        }
+        out
+    }
+
     /// Adds a line to the case's evidence.
     pub fn evidence(&self, line: String) {
         self.evidence
@@ -660,20 +687,7 @@ impl<'c> World<'c> {
         items: &[T],
         f: impl Fn(&T) -> Result<R, CaseError> + Sync,
     ) -> Result<Vec<R>, CaseError> {
-        // Calls at once overlap: the case spent at most the section's wall
-        // time in them, so the timings still add up to the case's.
-        let started = std::time::Instant::now();
-        let before = self
-            .cx
-            .timings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .plugin_us;
-        let out = self.run_parallel(items, f);
-        let wall = started.elapsed().as_micros() as u64;
-        let mut t = self.cx.timings.lock().unwrap_or_else(|e| e.into_inner());
-        t.plugin_us = before + (t.plugin_us - before).min(wall);
-        out
+        self.cx.overlapping(|| self.run_parallel(items, f))
     }
 
     fn run_parallel<T: Sync, R: Send>(

@@ -67,27 +67,29 @@ fn kill_at_every_step(cx: &Cx) -> Judged {
     let total = add_trace.points.len() + del_trace.points.len();
     // Two sandboxes at a time: the run's other jobs keep the cores busy.
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Kill, Unjudged>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((verb, k)) = points.get(i) else {
-                            break out;
-                        };
-                        out.push((i, kill_point(cx, *verb, *k)));
-                    }
+    let results: Vec<Result<Kill, Unjudged>> = cx.overlapping(|| {
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((verb, k)) = points.get(i) else {
+                                break out;
+                            };
+                            out.push((i, kill_point(cx, *verb, *k)));
+                        }
+                    })
                 })
-            })
-            .collect();
-        let mut all: Vec<(usize, Result<Kill, Unjudged>)> = workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect();
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, r)| r).collect()
+                .collect();
+            let mut all: Vec<(usize, Result<Kill, Unjudged>)> = workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect();
+            all.sort_by_key(|(i, _)| *i);
+            all.into_iter().map(|(_, r)| r).collect()
+        })
     });
     let mut findings = Vec::new();
     let mut reached = [0, 0];
