@@ -15,5 +15,6 @@ pub(crate) mod merge;
 pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod runtime;
+pub(crate) mod saved;
 pub(crate) mod validate;
 pub(crate) mod vectors;

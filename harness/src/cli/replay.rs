@@ -180,7 +180,7 @@ pub(crate) type Cases = Vec<(String, Version)>;
 
 /// The failed (ID, version) cases of a saved JSON report, and its plugins.
 pub(crate) fn failed_cases(report: &Path) -> Result<(Vec<PathBuf>, Cases)> {
-    let (reports, _) = super::merge::load(report)?;
+    let (reports, _) = super::saved::load(report)?;
     let failed: Cases = reports
         .iter()
         .flat_map(|p| &p.results)
