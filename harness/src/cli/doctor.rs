@@ -95,7 +95,7 @@ pub(crate) fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bo
     let kinds = link_kinds(&sb);
     upstream(&kinds);
     for tool in ["ip", "ping"] {
-        let found = which(tool);
+        let found = cni_conformance::sandbox::find_in_path(tool);
         line(
             found.is_some(),
             &format!("tool {tool}"),
@@ -109,12 +109,6 @@ pub(crate) fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bo
     }
     plugins(&sb, plugin_dirs);
     Ok(true)
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
 }
 
 /// Which link kinds the kernel makes, with a line for each.

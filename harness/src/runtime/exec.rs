@@ -199,34 +199,7 @@ pub fn run(
             source,
         }
     };
-    let Piped {
-        stdin: mut input,
-        stdout: mut out,
-        stderr: mut err,
-        ..
-    } = child;
-    let bytes = stdin.to_vec();
-    // On threads, so a plugin that never reads stdin or floods stdout
-    // cannot deadlock the harness.
-    let writer = std::thread::Builder::new()
-        .spawn(move || {
-            let _ = input.write_all(&bytes);
-        })
-        .map_err(thread_err)?;
-    let out_reader = std::thread::Builder::new()
-        .spawn(move || {
-            let mut buf = Vec::new();
-            let _ = out.read_to_end(&mut buf);
-            buf
-        })
-        .map_err(thread_err)?;
-    let err_reader = std::thread::Builder::new()
-        .spawn(move || {
-            let mut buf = Vec::new();
-            let _ = err.read_to_end(&mut buf);
-            buf
-        })
-        .map_err(thread_err)?;
+    let io = Pumps::start(child, stdin).map_err(thread_err)?;
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .spawn(move || {
@@ -255,9 +228,7 @@ pub fn run(
         // Children it left behind in its group would hold our pipes open.
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
     }
-    let _ = writer.join();
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
+    let (stdout, stderr) = io.finish();
     let exit = if timed_out {
         Exit::TimedOut
     } else {
@@ -272,6 +243,51 @@ pub fn run(
         stderr,
         duration,
     })
+}
+
+/// A started plugin's stdio, each on a thread of its own, so a plugin that
+/// never reads stdin or floods stdout cannot deadlock the harness: `stdin`
+/// written and closed, stdout and stderr read to their end.
+pub(crate) struct Pumps {
+    writer: std::thread::JoinHandle<()>,
+    out: std::thread::JoinHandle<Vec<u8>>,
+    err: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Pumps {
+    /// Starts the three threads (the error: one could not be started).
+    pub(crate) fn start(child: Piped, stdin: &[u8]) -> std::io::Result<Pumps> {
+        let Piped {
+            stdin: mut input,
+            stdout,
+            stderr,
+            ..
+        } = child;
+        let bytes = stdin.to_vec();
+        let writer = std::thread::Builder::new().spawn(move || {
+            let _ = input.write_all(&bytes);
+        })?;
+        let reader = |mut f: std::fs::File| {
+            move || {
+                let mut buf = Vec::new();
+                let _ = f.read_to_end(&mut buf);
+                buf
+            }
+        };
+        let out = std::thread::Builder::new().spawn(reader(stdout))?;
+        let err = std::thread::Builder::new().spawn(reader(stderr))?;
+        Ok(Pumps { writer, out, err })
+    }
+
+    /// Stdout and stderr, once the plugin (and whatever held its pipes)
+    /// has ended.
+    pub(crate) fn finish(self) -> (Vec<u8>, Vec<u8>) {
+        let _ = self.writer.join();
+        (
+            self.out.join().unwrap_or_default(),
+            self.err.join().unwrap_or_default(),
+        )
+    }
 }
 
 fn exit_of(status: ExitStatus) -> Exit {

@@ -10,7 +10,6 @@
 //! same order in every run, whatever the scheduler does.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::exec::{ExecError, Exit, Outcome};
+use super::exec::{ExecError, Exit, Outcome, Pumps};
 use crate::sandbox::Sandbox;
 
 /// One step of a call, as the kill report names it.
@@ -91,10 +90,6 @@ fn trace(
     timeout: Duration,
 ) -> Result<Traced, ExecError> {
     let start = Instant::now();
-    let thread_err = |source| ExecError::Thread {
-        plugin: plugin.display().to_string(),
-        source,
-    };
     let child = sandbox
         .spawn_traced_plugin(plugin, env)
         .map_err(|source| ExecError::Spawn {
@@ -112,31 +107,16 @@ fn trace(
             }
         }
     };
-    let crate::sandbox::spawn::Piped {
-        stdin: mut input,
-        stdout: out,
-        stderr: err,
-        ..
-    } = child;
-    let bytes = stdin.to_vec();
-    let writer = std::thread::Builder::new()
-        .spawn(move || {
-            let _ = input.write_all(&bytes);
-        })
-        .map_err(thread_err)?;
-    let reader = |mut f: std::fs::File| {
-        move || {
-            let mut buf = Vec::new();
-            let _ = f.read_to_end(&mut buf);
-            buf
+    // A thread that cannot be started is the harness's failure: the tree
+    // is killed (the loop is never entered, so nothing else would end it).
+    let thread_err = |source| {
+        kill_all();
+        ExecError::Thread {
+            plugin: plugin.display().to_string(),
+            source,
         }
     };
-    let out_reader = std::thread::Builder::new()
-        .spawn(reader(out))
-        .map_err(thread_err)?;
-    let err_reader = std::thread::Builder::new()
-        .spawn(reader(err))
-        .map_err(thread_err)?;
+    let io = Pumps::start(child, stdin).map_err(thread_err)?;
     // The deadline: a watchdog kills the tree; the loop below then sees
     // every tracee end.
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
@@ -179,7 +159,10 @@ fn trace(
                     .remove(&pid);
                 if pid == main {
                     status = Some(Exit::Code(code));
-                    Sandbox::forget(child.pid);
+                    Sandbox::forget(main.as_raw());
+                    // As an untraced call ends: what it left behind would
+                    // hold the pipes (and this loop) open.
+                    kill_all();
                 }
             }
             WaitStatus::Signaled(pid, sig, _) => {
@@ -189,7 +172,8 @@ fn trace(
                     .remove(&pid);
                 if pid == main {
                     status = Some(Exit::Signal(sig as i32));
-                    Sandbox::forget(child.pid);
+                    Sandbox::forget(main.as_raw());
+                    kill_all();
                 }
             }
             WaitStatus::Stopped(pid, sig) => {
@@ -238,9 +222,7 @@ fn trace(
     }
     let _ = done_tx.send(());
     let _ = watchdog.join();
-    let _ = writer.join();
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
+    let (stdout, stderr) = io.finish();
     let exit = if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
         Exit::TimedOut
     } else {

@@ -32,22 +32,22 @@ use std::sync::Mutex;
 use links::Links;
 use spawn::{Mount, Prelude, cstring};
 
+/// The executable `tool` in `PATH`, if there is one.
+pub fn find_in_path(tool: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(tool))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// iproute2's `ip`, found once in `PATH` (a child searching `PATH` itself
 /// tries every folder with an `execve`).
 pub fn ip_program() -> &'static Path {
     static IP: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    IP.get_or_init(|| {
-        std::env::var_os("PATH")
-            .iter()
-            .flat_map(std::env::split_paths)
-            .map(|dir| dir.join("ip"))
-            .find(|p| {
-                use std::os::unix::fs::PermissionsExt;
-                p.metadata()
-                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            })
-            .unwrap_or_else(|| PathBuf::from("ip"))
-    })
+    IP.get_or_init(|| find_in_path("ip").unwrap_or_else(|| PathBuf::from("ip")))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -432,11 +432,14 @@ static ON_DISK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// (host-local's made a run a third slower on ext4).
 pub fn base_folder() -> PathBuf {
     let shm = Path::new("/dev/shm");
-    let in_memory = !ON_DISK.load(std::sync::atomic::Ordering::Relaxed)
-        && nix::sys::statfs::statfs(shm)
+    // Probed once a run, not once a sandbox.
+    static SHM_USABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let usable = *SHM_USABLE.get_or_init(|| {
+        nix::sys::statfs::statfs(shm)
             .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
-        && nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok();
-    if in_memory {
+            && nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok()
+    });
+    if usable && !ON_DISK.load(std::sync::atomic::Ordering::Relaxed) {
         shm.to_path_buf()
     } else {
         std::env::temp_dir()

@@ -164,6 +164,27 @@ impl Drop for Blocked {
     }
 }
 
+/// Starts `main(arg)` in a process that shares this one's memory
+/// (CLONE_VM and `flags`), on `stack`, with every signal blocked across the
+/// clone. The pid, or -1 with errno set.
+///
+/// # Safety
+/// `main` must make only raw system calls, and `stack` and what `arg`
+/// points to must outlive the child's use of them.
+unsafe fn clone_vm(
+    stack: &mut [u8],
+    main: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    flags: libc::c_int,
+    arg: *mut libc::c_void,
+) -> libc::pid_t {
+    let _blocked = Blocked::all();
+    unsafe {
+        let top = stack.as_mut_ptr().add(stack.len());
+        let top = top.sub(top as usize % 16);
+        libc::clone(main, top.cast(), libc::CLONE_VM | flags, arg)
+    }
+}
+
 /// Unblocks every signal in a child.
 fn unblock_all() {
     unsafe {
@@ -240,20 +261,15 @@ pub fn park(prelude: &Prelude, lo: bool) -> io::Result<(libc::pid_t, Stack)> {
         lo,
         ready: wr,
     };
-    let pid = {
-        let _blocked = Blocked::all();
-        // SAFETY: the child runs park_main on its own stack and reads
-        // `args` only before it writes its status, which is awaited below.
-        unsafe {
-            let top = stack.0.as_mut_ptr().add(STACK_SIZE);
-            let top = top.sub(top as usize % 16);
-            libc::clone(
-                park_main,
-                top.cast(),
-                libc::CLONE_VM | libc::SIGCHLD,
-                (&args as *const ParkArgs).cast_mut().cast(),
-            )
-        }
+    // SAFETY: the child runs park_main on its own stack and reads `args`
+    // only before it writes its status, which is awaited below.
+    let pid = unsafe {
+        clone_vm(
+            &mut stack.0,
+            park_main,
+            libc::SIGCHLD,
+            (&args as *const ParkArgs).cast_mut().cast(),
+        )
     };
     let clone_err = io::Error::last_os_error();
     unsafe { libc::close(wr) };
@@ -434,20 +450,15 @@ pub fn spawn_piped(
         error: &mut error,
     };
     let mut stack = vec![0u8; STACK_SIZE];
-    let pid = {
-        let _blocked = Blocked::all();
-        // SAFETY: see exec_main; the stack outlives the child's use of it
-        // because this thread is suspended until the child execs or exits.
-        unsafe {
-            let top = stack.as_mut_ptr().add(STACK_SIZE);
-            let top = top.sub(top as usize % 16);
-            libc::clone(
-                exec_main,
-                top.cast(),
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                (&exec as *const ExecArgs).cast_mut().cast(),
-            )
-        }
+    // SAFETY: see exec_main; the stack outlives the child's use of it
+    // because this thread is suspended until the child execs or exits.
+    let pid = unsafe {
+        clone_vm(
+            &mut stack,
+            exec_main,
+            libc::CLONE_VFORK | libc::SIGCHLD,
+            (&exec as *const ExecArgs).cast_mut().cast(),
+        )
     };
     let clone_err = io::Error::last_os_error();
     close_all(&[fds[0], fds[3], fds[5]]);
