@@ -160,6 +160,11 @@ struct RunArgs {
     /// Seconds each plugin call may take.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Bytes of each call's stdout and of its stderr the harness reads
+    /// (its first and last half when there is more); output past it is
+    /// reported and a result cut so is not read.
+    #[arg(long, default_value_t = cni_conformance::runtime::capture::DEFAULT_LIMIT)]
+    output_limit: usize,
     /// Kill points per verb that fault.kill-at-every-step covers: a number
     /// (spread evenly over the steps, the same every run) or `all`.
     #[arg(long, default_value = "12", value_parser = kill_points)]
@@ -405,6 +410,7 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         versions,
         filter,
         timeout,
+        output_limit,
         kill_points,
         jobs,
         format,
@@ -416,6 +422,7 @@ fn run_suite(args: RunArgs) -> Result<bool> {
         rerun_failed,
         timings,
     } = args;
+    cni_conformance::runtime::capture::set_limit(output_limit);
     let (plugins, only) = match &rerun_failed {
         Some(report) => {
             let (saved, failed) = cli::replay::failed_cases(report)?;

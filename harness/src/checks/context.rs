@@ -37,6 +37,8 @@ pub struct Cx {
     /// A folder holding the spy plugin, added to `CNI_PATH`.
     spy_dir: Option<PathBuf>,
     evidence: Mutex<Vec<String>>,
+    /// Processes the case's calls left running: (plugin and command, what ran).
+    survivors: Mutex<Vec<(String, String)>>,
     /// Every call in full, for replay bundles.
     calls: Mutex<Vec<Value>>,
     /// Where the case's time went.
@@ -112,6 +114,7 @@ impl Cx {
             timeout,
             spy_dir,
             evidence: Mutex::new(Vec::new()),
+            survivors: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
             timings: Mutex::new(Timings::default()),
             deferred: Mutex::new(Vec::new()),
@@ -204,6 +207,15 @@ impl Cx {
             .push(line);
     }
 
+    /// What the case's calls left running so far: (plugin and command,
+    /// the process's command line).
+    pub fn survivors(&self) -> Vec<(String, String)> {
+        self.survivors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn take_evidence(&self) -> Vec<String> {
         std::mem::take(&mut *self.evidence.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -240,10 +252,30 @@ impl Cx {
         if !err.trim().is_empty() {
             let _ = write!(line, "; stderr: {}", err.trim());
         }
-        self.evidence
+        let over = [
+            step.outcome.stdout.over_limit("stdout"),
+            step.outcome.stderr.over_limit("stderr"),
+        ];
+        {
+            let mut evidence = self.evidence.lock().unwrap_or_else(|e| e.into_inner());
+            evidence.push(line);
+            evidence.extend(over.into_iter().flatten());
+            evidence.extend(step.outcome.survivors.iter().map(|p| {
+                format!(
+                    "{} {command} left {p} running after it returned; the harness ended it",
+                    step.plugin
+                )
+            }));
+        }
+        self.survivors
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(line);
+            .extend(
+                step.outcome
+                    .survivors
+                    .iter()
+                    .map(|p| (format!("{} {command}", step.plugin), p.command.clone())),
+            );
         let env: serde_json::Map<String, Value> = step
             .env
             .iter()

@@ -83,8 +83,10 @@ fn object(cx: &Cx) -> Judged {
         // with nothing on stdout counts.
         let on_stderr = cx.version == Version::V1_0_0
             && s.outcome.stdout.is_empty()
-            && serde_json::from_slice(&s.outcome.stderr)
-                .ok()
+            && s.outcome
+                .stderr
+                .complete()
+                .and_then(|b| serde_json::from_slice(b).ok())
                 .as_ref()
                 .and_then(crate::runtime::ErrorObject::parse)
                 .is_some();

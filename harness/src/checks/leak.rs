@@ -13,6 +13,7 @@ pub(super) fn checks() -> Vec<Check> {
     vec![
         row("leak.after-del", "DEL-R1", "Two attachments of one network; after DEL of one, nothing of it remains (no link, address, route or state file of its own) and the other's are untouched; the network's shared state may stay.", after_del),
         row("leak.after-failed-add", "L-4", "After an ADD that fails (an exhausted pool; a later plugin of the list failing) and the runtime's DEL, nothing of it remains.", after_failed_add),
+        row("leak.processes", "none", "ADD, CHECK and DEL leave no process running after they return (a daemon aside); the harness ends any it finds.", processes),
         row("leak.shared-state", "DEL-R1", "What the network itself still holds after its last attachment's DEL (a bridge, forwarding, bookkeeping aside), reported.", shared_state),
     ]
 }
@@ -221,4 +222,29 @@ fn preceding_footprint(cx: &Cx) -> Result<Vec<Change>, Unjudged> {
     // Both DELs, through the shorter list, as the guards go.
     drop(held);
     Ok(crate::snapshot::diff(&none, &w.snapshot()?))
+}
+
+/// The processes the lifecycle's calls left running. The spec says nothing
+/// of a plugin's processes: a note, for a vendor whose plugin leaves work
+/// behind on every node.
+fn processes(cx: &Cx) -> Judged {
+    let w = cx.world()?;
+    if !w.sb.tracks_processes() {
+        return not_applicable(
+            "no writable cgroup v2 here to follow a plugin's processes (see `cni-conformance doctor`)",
+        );
+    }
+    let a = w.add(&w.att())?;
+    if a.succeeded() && cx.version >= crate::spec::Version::V0_4_0 {
+        a.check()?;
+    }
+    a.del()?;
+    let left = cx.survivors();
+    if left.is_empty() {
+        return pass("no process outlived the call that started it");
+    }
+    deviation(format!(
+        "left running after the call returned (the harness ended them): {}",
+        super::say::list(left.iter().map(|(call, p)| format!("{call}: `{p}`")))
+    ))
 }

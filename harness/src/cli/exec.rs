@@ -42,12 +42,12 @@ fn print_run(run: &ChainRun, version: &str) {
             step.outcome.exit,
             step.outcome.duration.as_secs_f64() * 1000.0
         );
-        let out = step.outcome.stdout_text();
+        let out = step.outcome.stdout.text();
         if !out.trim().is_empty() {
             out!("{}", out.trim_end());
             print_schema_check(step, version);
         }
-        let err = step.outcome.stderr_text();
+        let err = step.outcome.stderr.text();
         if !err.trim().is_empty() {
             out!(
                 "   stderr: {}",
@@ -146,6 +146,7 @@ pub(crate) fn exec(args: ExecArgs) -> Result<bool> {
         prefer_veth: args.peer,
         state_dirs: net.data_dirs(),
         lo_down: args.ifname == "lo",
+        ..SandboxOptions::default()
     })?;
     let c = sb.add_container("ctr0")?;
     let att = Attachment {

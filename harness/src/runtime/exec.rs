@@ -1,7 +1,7 @@
 //! Running one plugin as a runtime does: environment, stdin, a deadline,
 //! and everything it answered.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::mpsc;
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::sandbox::{Sandbox, spawn::Piped};
+use super::capture::{self, Captured};
+use crate::sandbox::{Sandbox, cgroup::Survivor, spawn::Piped};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -125,9 +126,12 @@ impl std::fmt::Display for Exit {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub exit: Exit,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
+    pub stdout: Captured,
+    pub stderr: Captured,
     pub duration: Duration,
+    /// Processes it started that still ran when it had ended (the harness
+    /// then ended them).
+    pub survivors: Vec<Survivor>,
 }
 
 impl Outcome {
@@ -137,7 +141,7 @@ impl Outcome {
 
     /// Stdout as one JSON document, if it is one.
     pub fn json(&self) -> Option<Value> {
-        serde_json::from_slice(&self.stdout).ok()
+        serde_json::from_slice(self.stdout.complete()?).ok()
     }
 
     /// Stdout as a CNI error object, if it is one.
@@ -150,12 +154,14 @@ impl Outcome {
         self.error().map(|e| e.code)
     }
 
+    /// Stdout as text for a report or a message: at most
+    /// [`capture::SHOWN`] bytes of it.
     pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
+        self.stdout.shown()
     }
 
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
+        self.stderr.shown()
     }
 }
 
@@ -224,9 +230,20 @@ pub fn run(
         }
     };
     let duration = start.elapsed();
+    // What it left running when it ended by itself (a plugin killed by the
+    // harness leaves what was still dying: not a finding).
+    let survivors = if timed_out {
+        Vec::new()
+    } else {
+        sandbox.survivors()
+    };
     if !timed_out {
         // Children it left behind in its group would hold our pipes open.
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+    }
+    // And those that left the group (setsid, a double fork).
+    if timed_out || !survivors.is_empty() {
+        sandbox.end_survivors();
     }
     let (stdout, stderr) = io.finish();
     let exit = if timed_out {
@@ -242,6 +259,7 @@ pub fn run(
         stdout,
         stderr,
         duration,
+        survivors,
     })
 }
 
@@ -250,8 +268,8 @@ pub fn run(
 /// written and closed, stdout and stderr read to their end.
 pub(crate) struct Pumps {
     writer: std::thread::JoinHandle<()>,
-    out: std::thread::JoinHandle<Vec<u8>>,
-    err: std::thread::JoinHandle<Vec<u8>>,
+    out: std::thread::JoinHandle<Captured>,
+    err: std::thread::JoinHandle<Captured>,
 }
 
 impl Pumps {
@@ -267,13 +285,8 @@ impl Pumps {
         let writer = std::thread::Builder::new().spawn(move || {
             let _ = input.write_all(&bytes);
         })?;
-        let reader = |mut f: std::fs::File| {
-            move || {
-                let mut buf = Vec::new();
-                let _ = f.read_to_end(&mut buf);
-                buf
-            }
-        };
+        let limit = capture::limit();
+        let reader = |f: std::fs::File| move || Captured::read(f, limit);
         let out = std::thread::Builder::new().spawn(reader(stdout))?;
         let err = std::thread::Builder::new().spawn(reader(stderr))?;
         Ok(Pumps { writer, out, err })
@@ -281,7 +294,7 @@ impl Pumps {
 
     /// Stdout and stderr, once the plugin (and whatever held its pipes)
     /// has ended.
-    pub(crate) fn finish(self) -> (Vec<u8>, Vec<u8>) {
+    pub(crate) fn finish(self) -> (Captured, Captured) {
         let _ = self.writer.join();
         (
             self.out.join().unwrap_or_default(),

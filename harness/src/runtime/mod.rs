@@ -2,6 +2,7 @@
 //! them with a runtime's environment, chain them through a network
 //! configuration list, cache results.
 
+pub mod capture;
 pub mod config;
 pub mod exec;
 pub mod trace;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use capture::Captured;
 pub use config::{Attachment, NetworkConfig};
 pub use exec::{ErrorObject, Exit, Outcome};
 
@@ -186,9 +188,10 @@ impl<'a> Runtime<'a> {
             &mut traced.outcome,
             exec::Outcome {
                 exit: exec::Exit::Code(0),
-                stdout: Vec::new(),
-                stderr: Vec::new(),
+                stdout: Captured::default(),
+                stderr: Captured::default(),
                 duration: std::time::Duration::ZERO,
+                survivors: Vec::new(),
             },
         );
         Ok((

@@ -234,6 +234,7 @@ fn trace(
             stdout,
             stderr,
             duration: start.elapsed(),
+            survivors: Vec::new(),
         },
         points,
         killed_at,

@@ -97,6 +97,7 @@ impl Stage {
         }
         let sandbox = Sandbox::new(&SandboxOptions {
             state_dirs: DEFAULT_DIRS.iter().map(PathBuf::from).collect(),
+            writable_host: true,
             ..SandboxOptions::default()
         })?;
         let runtime_netns = nix::sys::stat::fstat(sandbox.netns_fd(Scope::Host))

@@ -20,6 +20,7 @@
 //! dropping the sandbox kills them and removes its folder, which takes the
 //! namespaces, links and mounts with it.
 
+pub mod cgroup;
 pub mod links;
 pub mod spawn;
 
@@ -118,6 +119,10 @@ pub struct SandboxOptions {
     /// that brings `lo` up itself; otherwise `lo` is up, as after the
     /// loopback plugin runtimes run first.
     pub lo_down: bool,
+    /// Leave the machine's file system writable to what runs in the
+    /// sandbox (a runtime under judgement writes where it likes); by
+    /// default everything but the sandbox's own folders is read-only.
+    pub writable_host: bool,
 }
 
 /// A process parked in a namespace, killed on drop.
@@ -334,6 +339,7 @@ pub fn clean_all_live() {
     let _busy = TEARING_DOWN.lock().unwrap_or_else(|e| e.into_inner());
     let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
     kill_groups(&running.unwrap_or_default());
+    cgroup::kill_run();
     let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
     for (_, pids, dir) in live {
         tear_down(&pids, &dir);
@@ -348,6 +354,8 @@ pub struct Sandbox {
     // Field order is drop order: processes first, the folder last.
     containers: Vec<Container>,
     peer: Option<Holder>,
+    /// The plugins' cgroup: emptied before the holders go.
+    tracker: Option<cgroup::Tracker>,
     keeper: Holder,
     host_mnt: File,
     master: Option<Master>,
@@ -359,7 +367,7 @@ pub struct Sandbox {
 }
 
 /// State directories shadowed by overlays (they exist on every Linux).
-const STATE_ROOTS: [&str; 2] = ["/var/lib", "/run"];
+const STATE_ROOTS: [&str; 3] = ["/var/lib", "/run", "/tmp"];
 
 /// Where CNI plugins keep state by convention; always shown empty.
 pub const CNI_STATE_DIRS: [&str; 2] = ["/var/lib/cni", "/run/cni"];
@@ -456,14 +464,14 @@ impl Sandbox {
                 .map_err(SandboxError::Folder)
         };
         let mut dir = folder(&base_folder())?;
-        let (keeper, (overlays, state)) = match start_keeper(dir.path(), &opts.state_dirs) {
+        let (keeper, (overlays, state)) = match start_keeper(dir.path(), opts) {
             Ok(k) => k,
             // An overlay this kernel refuses on the memory file system (an
             // old kernel in a user namespace): the disk, from now on.
             Err(_) if !ON_DISK.swap(true, std::sync::atomic::Ordering::Relaxed) => {
                 drop(dir);
                 dir = folder(&base_folder())?;
-                start_keeper(dir.path(), &opts.state_dirs)?
+                start_keeper(dir.path(), opts)?
             }
             Err(e) => return Err(e),
         };
@@ -477,6 +485,7 @@ impl Sandbox {
             id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             containers: Vec::new(),
             peer: None,
+            tracker: None,
             keeper,
             host_mnt,
             master: None,
@@ -485,6 +494,7 @@ impl Sandbox {
             state,
             dir,
         };
+        sb.tracker = cgroup::Tracker::new(&format!("sandbox-{}", sb.id));
         sb.register();
         if let Some(name) = &opts.master {
             sb.master = Some(sb.make_master(name, opts.prefer_veth)?);
@@ -711,8 +721,31 @@ impl Sandbox {
             own_process_group: true,
             mount_ns: Some(self.host_mnt.as_raw_fd()),
             net_ns: Some(self.net_fd(Scope::Host)),
+            cgroup: self.tracker.as_ref().and_then(cgroup::Tracker::join_fd),
             ..Prelude::default()
         }
+    }
+
+    /// The processes of this sandbox's plugin calls still running (none
+    /// known without a cgroup).
+    pub fn survivors(&self) -> Vec<cgroup::Survivor> {
+        self.tracker
+            .as_ref()
+            .map(cgroup::Tracker::survivors)
+            .unwrap_or_default()
+    }
+
+    /// Ends every process its plugin calls started; `false` when they
+    /// could not all be ended (or nothing tracks them).
+    pub fn end_survivors(&self) -> bool {
+        self.tracker
+            .as_ref()
+            .is_some_and(|t| t.kill_all(std::time::Duration::from_secs(10)).is_ok())
+    }
+
+    /// Whether plugin processes are tracked by a cgroup.
+    pub fn tracks_processes(&self) -> bool {
+        self.tracker.is_some()
     }
 
     /// A command that runs as a runtime runs a plugin.
@@ -807,6 +840,8 @@ impl Drop for Sandbox {
         LIVE.lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(id, ..)| *id != self.id);
+        // What its plugins left running goes first.
+        drop(self.tracker.take());
         tear_down(&self.pids(), self.dir.path());
         // Their pids are free for reuse now: the holders' own drops must
         // not signal them.
@@ -828,8 +863,8 @@ type Layers = (Vec<(PathBuf, PathBuf)>, Vec<(PathBuf, PathBuf)>);
 /// Starts the keeper: new network and mount namespaces, every mount
 /// private, overlays over the state roots, then an empty folder of the
 /// sandbox's over each state folder.
-fn start_keeper(dir: &Path, extra: &[PathBuf]) -> Result<(Holder, Layers), SandboxError> {
-    let folders = state_folders(extra);
+fn start_keeper(dir: &Path, opts: &SandboxOptions) -> Result<(Holder, Layers), SandboxError> {
+    let folders = state_folders(&opts.state_dirs);
     let roots = overlay_roots(&folders);
     let mut overlays = Vec::new();
     let mut plan = Vec::new();
@@ -869,13 +904,27 @@ fn start_keeper(dir: &Path, extra: &[PathBuf]) -> Result<(Holder, Layers), Sandb
         std::fs::create_dir_all(&backing).map_err(SandboxError::Folder)?;
         state.push((folder, backing));
     }
+    // The sandbox's folder a mount of its own, so it can stay writable (a
+    // spy's log) when the rest of the machine is not.
+    let own_folder = Mount {
+        source: cstring(dir),
+        target: cstring(dir),
+        fstype: None,
+        flags: libc::MS_BIND,
+        data: None,
+    };
+    let writable: Vec<_> = std::iter::once(dir)
+        .chain(plan.iter().map(|(root, ..)| root.as_path()))
+        .chain(state.iter().map(|(folder, _)| folder.as_path()))
+        .map(cstring)
+        .collect();
     let prelude = |extra: &str| Prelude {
         die_with_parent: true,
         unshare: libc::CLONE_NEWNET | libc::CLONE_NEWNS,
         private_mounts: true,
-        mounts: plan
-            .iter()
-            .map(|(root, upper, work)| Mount {
+        read_only_except: (!opts.writable_host).then(|| writable.clone()),
+        mounts: std::iter::once(own_folder.clone())
+            .chain(plan.iter().map(|(root, upper, work)| Mount {
                 source: cstring("overlay"),
                 target: cstring(root),
                 fstype: Some(cstring("overlay")),
@@ -886,7 +935,7 @@ fn start_keeper(dir: &Path, extra: &[PathBuf]) -> Result<(Holder, Layers), Sandb
                     upper.display(),
                     work.display()
                 ))),
-            })
+            }))
             .chain(state.iter().map(|(folder, backing)| Mount {
                 source: cstring(backing),
                 target: cstring(folder),

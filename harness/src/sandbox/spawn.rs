@@ -37,8 +37,76 @@ pub struct Prelude {
     /// Last: be traced by the parent (which must be the tracing thread),
     /// stopping at the `exec` that follows.
     pub trace_me: bool,
+    /// First: join the cgroup whose `cgroup.procs` this is open on.
+    pub cgroup: Option<RawFd>,
+    /// After the mounts: every mount read-only except these (and `/proc`,
+    /// whose `sys` stays read-only but for `/proc/sys/net`, which belongs
+    /// to the network namespace).
+    pub read_only_except: Option<Vec<CString>>,
 }
 
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Sets (or clears) read-only on the mount at `path`, and on every mount
+/// below it when `recursive`.
+fn read_only(path: &std::ffi::CStr, on: bool, recursive: bool) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: if on { libc::MOUNT_ATTR_RDONLY } else { 0 },
+        attr_clr: if on { 0 } else { libc::MOUNT_ATTR_RDONLY },
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(rc as libc::c_int)
+}
+
+/// Binds `path` over itself: a mount of its own whose flags can differ.
+fn bind_self(path: &std::ffi::CStr) -> io::Result<()> {
+    check(unsafe {
+        libc::mount(
+            path.as_ptr(),
+            path.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        )
+    })
+}
+
+/// The machine read-only but for `writable`: system calls only (it runs
+/// in a child that shares the harness's memory).
+fn seal(writable: &[CString]) -> io::Result<()> {
+    read_only(c"/", true, true)?;
+    for w in writable {
+        read_only(w, false, false)?;
+    }
+    // /proc itself stays writable (a process's own files); /proc/sys is
+    // the machine's but for the network namespace's part.
+    read_only(c"/proc", false, false)?;
+    bind_self(c"/proc/sys")?;
+    read_only(c"/proc/sys", true, true)?;
+    bind_self(c"/proc/sys/net")?;
+    read_only(c"/proc/sys/net", false, false)
+}
+
+#[derive(Clone)]
 pub struct Mount {
     pub source: CString,
     pub target: CString,
@@ -58,6 +126,9 @@ impl Prelude {
     }
 
     fn run(&self) -> io::Result<()> {
+        if let Some(fd) = self.cgroup {
+            super::cgroup::join_raw(fd)?;
+        }
         unsafe {
             if self.die_with_parent {
                 check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
@@ -93,6 +164,9 @@ impl Prelude {
                     m.flags,
                     ptr(&m.data).cast(),
                 ))?;
+            }
+            if let Some(writable) = &self.read_only_except {
+                seal(writable)?;
             }
             if self.trace_me {
                 check(libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) as libc::c_int)?;
