@@ -65,7 +65,9 @@ pub fn decode(bytes: &[u8], stamp: Stamp) -> Option<Reservations> {
         return None;
     }
     let count = r.u32()? as usize;
-    let mut entries = Vec::with_capacity(count);
+    // The count is only trusted as far as the bytes can hold that many
+    // records (7 bytes at least): a huge one must not allocate for it.
+    let mut entries = Vec::with_capacity(count.min(r.0.len() / 7));
     for _ in 0..count {
         let ip = match r.take(1)?[0] {
             4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(r.take(4)?).ok()?)),
@@ -127,5 +129,19 @@ mod tests {
         flipped[30] ^= 1;
         assert_eq!(decode(&flipped, stamp), None);
         assert_eq!(decode(b"", stamp), None);
+    }
+
+    #[test]
+    fn a_count_beyond_the_records_is_rejected_without_allocating_for_it() {
+        // A checksummed index claiming 4 billion records and holding one
+        // (this reserved room for all of them and aborted out of memory).
+        let stamp = Stamp { sec: 5, nsec: 7 };
+        let mut body = encode(stamp, &sample());
+        body.truncate(body.len() - 4);
+        let count_at = MAGIC.len() + 16;
+        body[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let sum = crc32fast::hash(&body);
+        body.extend_from_slice(&sum.to_le_bytes());
+        assert_eq!(decode(&body, stamp), None);
     }
 }

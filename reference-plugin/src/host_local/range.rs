@@ -74,7 +74,8 @@ impl RangeSpec {
             return Err(format!("subnet {subnet} is too small to allocate from"));
         }
         let net = to_u128(subnet.network());
-        let last = net + ((1u128 << host_bits) - 1);
+        // All host bits set; a shift by 128 (`::/0`) would overflow.
+        let last = net | (u128::MAX >> (128 - host_bits));
         let within = |ip: IpAddr, what: &str| -> Result<IpAddr, String> {
             if subnet.contains(ip) {
                 Ok(ip)
@@ -277,6 +278,19 @@ mod tests {
         assert_eq!(r.gateway.unwrap().to_string(), "10.1.2.1");
         let r6 = spec("2001:db8::/126").validate().unwrap();
         assert_eq!(r6.end.to_string(), "2001:db8::3");
+    }
+
+    #[test]
+    fn the_whole_address_space_is_a_range() {
+        // ::/0 has 128 host bits (computing its last address panicked).
+        let r6 = spec("::/0").validate().unwrap();
+        assert_eq!(r6.start.to_string(), "::1");
+        assert_eq!(
+            r6.end.to_string(),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+        );
+        let r4 = spec("0.0.0.0/0").validate().unwrap();
+        assert_eq!(r4.end.to_string(), "255.255.255.254");
     }
 
     #[test]
