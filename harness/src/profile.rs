@@ -358,6 +358,13 @@ impl Profile {
         self.bookkeeping.iter().any(|p| matches(p, name))
     }
 
+    /// A profile from its TOML text (`path` only names it in errors), as
+    /// [`Profile::from_file`] reads one; for fuzzing the parser alone.
+    #[doc(hidden)]
+    pub fn from_text(text: &str, path: &str) -> Result<Profile, ProfileError> {
+        Profile::parse(text, path)
+    }
+
     pub fn built_in(name: &str) -> Option<Profile> {
         let (_, text) = BUILT_IN.iter().find(|(n, _)| *n == name)?;
         Some(Profile::parse(text, name).expect("built-in profiles are valid"))

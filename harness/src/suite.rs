@@ -228,7 +228,8 @@ pub fn usable_sandbox(profile: &Profile, plugin_type: &str) -> Result<Sandbox, R
 /// What a plugin's VERSION answer names (0.1.0 for a plugin from before
 /// VERSION existed); an unusable answer means every known version is
 /// tried, and the version checks judge the answer.
-fn advertised(doc: &Value) -> Vec<String> {
+#[doc(hidden)]
+pub fn advertised(doc: &Value) -> Vec<String> {
     // libcni's reading of a plugin from before VERSION existed.
     if doc.get("msg").and_then(Value::as_str) == Some("unknown CNI_COMMAND: VERSION") {
         return vec![Version::V0_1_0.to_string()];

@@ -77,44 +77,52 @@ impl Running {
             return Ok(out.stdout);
         }
         // Pass its error through, code included (spec: return the delegate's error).
-        match serde_json::from_slice::<Value>(&out.stdout) {
-            Ok(v) if v["code"].is_u64() => {
-                let mut e = CniError::new(
-                    v["code"].as_u64().unwrap() as u32,
-                    v["msg"].as_str().unwrap_or_default(),
-                );
-                e.details = v["details"].as_str().map(str::to_string);
-                Err(e)
-            }
-            _ => Err(failure(
+        Err(error_answer(&out.stdout).unwrap_or_else(|| {
+            failure(
                 &plugin,
                 format!(
                     "failed ({}) without an error object: {}",
                     out.status,
                     String::from_utf8_lossy(&out.stdout).trim()
                 ),
-            )),
-        }
+            )
+        }))
     }
 
     /// Finishes an ADD: its answer read as a result.
     pub fn finish_add(self, version: Version) -> Result<CniResult, CniError> {
         let plugin = self.plugin.clone();
         let out = self.finish()?;
-        let bad = |why: String| {
+        add_answer(&out, version).map_err(|why| {
             CniError::new(
                 code::DELEGATE_FAILURE,
                 format!("IPAM plugin {}: {why}", plugin.display()),
             )
-        };
-        let v: Value = serde_json::from_slice(&out)
-            .map_err(|e| bad(format!("its result is not JSON: {e}")))?;
-        let answered = v["cniVersion"]
-            .as_str()
-            .and_then(Version::parse)
-            .unwrap_or(version);
-        CniResult::decode(&v, answered).map_err(|e| bad(e.msg))
+        })
     }
+}
+
+/// A failed delegate's stdout read as its error object (code kept); `None`
+/// when it holds none.
+pub fn error_answer(stdout: &[u8]) -> Option<CniError> {
+    let v = serde_json::from_slice::<Value>(stdout).ok()?;
+    let code = v["code"].as_u64()?;
+    let mut e = CniError::new(code as u32, v["msg"].as_str().unwrap_or_default());
+    e.details = v["details"].as_str().map(str::to_string);
+    Some(e)
+}
+
+/// A successful ADD's stdout read as a result, in the version it says it
+/// is written in (`version`, the one asked for, when it names none we
+/// speak); the error says why not.
+pub fn add_answer(stdout: &[u8], version: Version) -> Result<CniResult, String> {
+    let v: Value =
+        serde_json::from_slice(stdout).map_err(|e| format!("its result is not JSON: {e}"))?;
+    let answered = v["cniVersion"]
+        .as_str()
+        .and_then(Version::parse)
+        .unwrap_or(version);
+    CniResult::decode(&v, answered).map_err(|e| e.msg)
 }
 
 /// Runs the delegate to completion.
