@@ -204,8 +204,16 @@ fn interface_indexes(doc: &Value) -> Vec<Violation> {
     ips.iter()
         .enumerate()
         .filter_map(|(i, ip)| {
-            let index = ip.get("interface")?.as_u64()?;
-            (index as usize >= count).then(|| Violation {
+            let n = ip.get("interface")?;
+            // An integral number too large for u64 (1e308) is out of range
+            // too; a negative or fractional one is the schema's to report.
+            let index = match (n.as_u64(), n.as_f64()) {
+                (Some(i), _) => i.to_string(),
+                (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 => n.to_string(),
+                _ => return None,
+            };
+            let beyond = n.as_u64().is_none_or(|i| i >= count as u64);
+            beyond.then(|| Violation {
                 pointer: format!("/ips/{i}/interface"),
                 rule: "semantic:interface-index".into(),
                 message: format!(
@@ -240,6 +248,15 @@ mod tests {
         assert!(is_cidr("10.1.2.3/24") && is_cidr("2001:db8::1/128") && is_cidr("0.0.0.0/0"));
         assert!(!is_cidr("10.1.2.3") && !is_cidr("10.1.2.3/33") && !is_cidr("zz/8"));
         assert!(is_ip("fe80::1") && !is_ip("10.1.2.3/24"));
+    }
+
+    #[test]
+    fn an_enormous_interface_index_is_reported() {
+        let doc = json!({"cniVersion":"1.1.0","interfaces":[{"name":"eth0"}],
+                         "ips":[{"address":"10.0.0.2/24","interface":1e308}]});
+        let v = interface_indexes(&doc);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("1e+308"), "{}", v[0].message);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A run stopped by SIGINT or SIGTERM half-way leaves nothing behind: no
-//! folder, no process (so no namespace it held), no mount, no link. The
+//! folder, no process (so no namespace it held), no mount, no link, no
+//! cgroup. The
 //! runs are stopped after a given number of result lines, so each stop
 //! lands at the same point of the run every time. The test gives the runs a
 //! `/dev/shm` and a temporary folder of their own, and counts only
@@ -23,6 +24,8 @@ struct Machine {
     processes: BTreeSet<String>,
     mounts: usize,
     links: String,
+    /// The runs' cgroups.
+    cgroups: BTreeSet<String>,
 }
 
 fn machine(tmp: &Path) -> Machine {
@@ -68,11 +71,23 @@ fn machine(tmp: &Path) -> Machine {
     .map(|l| l.split(':').nth(1).unwrap_or_default().trim().to_string())
     .collect::<Vec<_>>()
     .join(" ");
+    let cgroups = cni_conformance::sandbox::cgroup::hierarchy()
+        .map(|h| {
+            std::fs::read_dir(h)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("cni-conformance-"))
+                .collect()
+        })
+        .unwrap_or_default();
     Machine {
         folders,
         processes,
         mounts,
         links,
+        cgroups,
     }
 }
 

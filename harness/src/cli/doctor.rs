@@ -94,6 +94,24 @@ pub(crate) fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bo
     };
     let kinds = link_kinds(&sb);
     upstream(&kinds);
+    match (
+        sb.tracks_processes(),
+        cni_conformance::sandbox::cgroup::hierarchy(),
+    ) {
+        (true, Some(dir)) => line(
+            true,
+            "process tracking: cgroup v2",
+            &format!(
+                "under {}: what a call leaves running is named and ended",
+                dir.display()
+            ),
+        ),
+        _ => line(
+            false,
+            "process tracking: none",
+            "no writable cgroup v2: plugins are ended by process group only, a detached process is not seen (leak.processes not applicable)",
+        ),
+    }
     for tool in ["ip", "ping"] {
         let found = cni_conformance::sandbox::find_in_path(tool);
         line(

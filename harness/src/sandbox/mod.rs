@@ -2,9 +2,11 @@
 //!
 //! - A *keeper* process holds the sandbox's "host" network namespace (where
 //!   plugins run, so the machine's own network is never touched) and a
-//!   private mount namespace in which `/var/lib` and `/run` are overlays
+//!   private mount namespace in which `/var/lib`, `/run` and `/tmp` are overlays
 //!   whose writable layer lives in the sandbox folder: a plugin writing to
-//!   its default state paths leaves no trace on the machine.
+//!   its default state paths leaves no trace on the machine. Everything
+//!   else is read-only there (but the sandbox's folder and `/proc/sys/net`,
+//!   the network namespace's own), unless `writable_host` says otherwise.
 //! - State folders: CNI's conventional `/var/lib/cni` and `/run/cni`, and
 //!   every extra folder a config names (a `dataDir`), are empty folders of
 //!   the sandbox's own, mounted over whatever the machine holds there. A
