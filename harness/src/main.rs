@@ -234,6 +234,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Sandbox folders bounded in size, and mounts that cannot outlive us.
+    if let Err(e) = sandbox::own_mount_namespace() {
+        eprintln!(
+            "cni-conformance: no mount namespace of its own ({e}): sandbox folders are not bounded in size"
+        );
+    }
     clean_up_on_signals();
     exit_code(run(cli, privilege))
 }

@@ -140,3 +140,24 @@ fn a_plugin_cannot_write_to_the_machine() {
     );
     assert_eq!(code, 1);
 }
+
+#[test]
+fn a_plugin_filling_its_folders_is_reported_and_bounded() {
+    // 100 MB into /tmp, which is the sandbox's (64 MiB in all).
+    let dir = plugin(
+        "#!/bin/sh\n\
+         if ! head -c 100000000 /dev/zero > /tmp/fill; then\n\
+           echo '{\"cniVersion\":\"1.1.0\",\"code\":100,\"msg\":\"no room\"}'; exit 1\n\
+         fi\n\
+         exec \"$0.real\"\n",
+    );
+    let (code, report) = run(dir.path(), "add.succeeds");
+    let r = result(&report, "add.succeeds");
+    assert_eq!(r["status"], "fail", "{r:#}");
+    let evidence = r["evidence"].to_string();
+    assert!(
+        evidence.contains("No space left on device") && evidence.contains("were full"),
+        "the report does not say the folders filled: {evidence}"
+    );
+    assert_eq!(code, 1);
+}

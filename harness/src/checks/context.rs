@@ -260,6 +260,13 @@ impl Cx {
             let mut evidence = self.evidence.lock().unwrap_or_else(|e| e.into_inner());
             evidence.push(line);
             evidence.extend(over.into_iter().flatten());
+            if step.outcome.folders_full {
+                evidence.push(format!(
+                    "{} {command}: the sandbox's writable folders ({} MiB in all) were full when it ended",
+                    step.plugin,
+                    crate::sandbox::FOLDER_LIMIT >> 20
+                ));
+            }
             evidence.extend(step.outcome.survivors.iter().map(|p| {
                 format!(
                     "{} {command} left {p} running after it returned; the harness ended it",

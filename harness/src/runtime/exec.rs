@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::capture::{self, Captured};
-use crate::sandbox::{Sandbox, cgroup::Survivor, spawn::Piped};
+use crate::sandbox::{
+    Sandbox,
+    cgroup::{self, Survivor},
+    spawn::Piped,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -132,6 +136,8 @@ pub struct Outcome {
     /// Processes it started that still ran when it had ended (the harness
     /// then ended them).
     pub survivors: Vec<Survivor>,
+    /// The sandbox's writable folders were full when it ended.
+    pub folders_full: bool,
 }
 
 impl Outcome {
@@ -187,8 +193,10 @@ pub fn run(
     kill: Kill<'_>,
 ) -> Result<Outcome, ExecError> {
     let start = Instant::now();
+    // Its cgroup: gone (and whatever is in it ended) when this returns.
+    let tracker = cgroup::Tracker::new();
     let child = sandbox
-        .spawn_plugin(plugin, env)
+        .spawn_plugin(plugin, env, tracker.as_ref())
         .map_err(|source| ExecError::Spawn {
             plugin: plugin.display().to_string(),
             source,
@@ -232,20 +240,22 @@ pub fn run(
     let duration = start.elapsed();
     // What it left running when it ended by itself (a plugin killed by the
     // harness leaves what was still dying: not a finding).
-    let survivors = if timed_out {
-        Vec::new()
-    } else {
-        sandbox.survivors()
+    let survivors = match &tracker {
+        Some(t) if !timed_out => t.survivors(),
+        _ => Vec::new(),
     };
     if !timed_out {
         // Children it left behind in its group would hold our pipes open.
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
     }
     // And those that left the group (setsid, a double fork).
-    if timed_out || !survivors.is_empty() {
-        sandbox.end_survivors();
+    if let Some(t) = &tracker
+        && (timed_out || !survivors.is_empty())
+    {
+        let _ = t.kill_all(Duration::from_secs(10));
     }
     let (stdout, stderr) = io.finish();
+    let folders_full = sandbox.folders_full();
     let exit = if timed_out {
         Exit::TimedOut
     } else {
@@ -260,6 +270,7 @@ pub fn run(
         stderr,
         duration,
         survivors,
+        folders_full,
     })
 }
 

@@ -192,6 +192,7 @@ impl<'a> Runtime<'a> {
                 stderr: Captured::default(),
                 duration: std::time::Duration::ZERO,
                 survivors: Vec::new(),
+                folders_full: false,
             },
         );
         Ok((

@@ -235,6 +235,7 @@ fn trace(
             stderr,
             duration: start.elapsed(),
             survivors: Vec::new(),
+            folders_full: sandbox.folders_full(),
         },
         points,
         killed_at,

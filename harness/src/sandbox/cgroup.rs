@@ -57,7 +57,12 @@ pub fn kill_run() {
     let _ = std::fs::remove_dir(root);
 }
 
-/// One sandbox's cgroup.
+/// Whether calls can be tracked here.
+pub fn available() -> bool {
+    run_root().is_some()
+}
+
+/// One call's cgroup.
 pub struct Tracker {
     dir: PathBuf,
     /// `cgroup.procs`, open for writing: a child writes "0" to it to join.
@@ -79,8 +84,13 @@ impl std::fmt::Display for Survivor {
 }
 
 impl Tracker {
-    /// A cgroup named `name` in the run's, if the machine allows one.
-    pub fn new(name: &str) -> Option<Tracker> {
+    /// A cgroup of its own in the run's, if the machine allows one.
+    pub fn new() -> Option<Tracker> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "call-{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let root = run_root()?;
         let _lock = RUN_ROOT.lock().unwrap_or_else(|e| e.into_inner());
         match std::fs::create_dir(root) {

@@ -212,6 +212,9 @@ fn tear_down(pids: &[u32], dir: &Path) {
     if dir.as_os_str().is_empty() {
         return;
     }
+    // Its memory file system, if it has one (the keeper's copy went with
+    // the keeper's mount namespace).
+    let _ = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH);
     // The overlays go with the keeper's mount namespace, which the kernel
     // frees a moment after its last process: until then their work folders
     // are busy. A bounded retry, not a wait for anything in particular.
@@ -356,8 +359,6 @@ pub struct Sandbox {
     // Field order is drop order: processes first, the folder last.
     containers: Vec<Container>,
     peer: Option<Holder>,
-    /// The plugins' cgroup: emptied before the holders go.
-    tracker: Option<cgroup::Tracker>,
     keeper: Holder,
     host_mnt: File,
     master: Option<Master>,
@@ -433,6 +434,37 @@ fn label(path: &Path) -> String {
     path.to_string_lossy().trim_matches('/').replace('/', "-")
 }
 
+/// Bytes each sandbox's folders may hold in all (overlays' writable layers,
+/// state folders, logs), when the harness has a mount namespace of its own.
+pub const FOLDER_LIMIT: u64 = 64 << 20;
+
+/// Set once the harness runs in a mount namespace of its own, where each
+/// sandbox's folder can be a memory file system of [`FOLDER_LIMIT`] bytes
+/// that goes with the harness whatever happens.
+static OWN_MOUNTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Gives this process a mount namespace of its own (the machine's mounts
+/// still propagate into it, none of its own out). Only while it has one
+/// thread.
+pub fn own_mount_namespace() -> std::io::Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_SLAVE,
+        None::<&str>,
+    )?;
+    OWN_MOUNTS.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// Whether each sandbox's folders are bounded to [`FOLDER_LIMIT`].
+pub fn folders_bounded() -> bool {
+    OWN_MOUNTS.load(std::sync::atomic::Ordering::Relaxed)
+        && !ON_DISK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Set once sandboxes must live on disk rather than in `/dev/shm`.
 static ON_DISK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -465,12 +497,30 @@ impl Sandbox {
                 .tempdir_in(base)
                 .map_err(SandboxError::Folder)
         };
+        let bound = |dir: &tempfile::TempDir| {
+            if folders_bounded() {
+                // A folder that fills is the plugin's trouble, not the
+                // machine's.
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    dir.path(),
+                    Some("tmpfs"),
+                    nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+                    Some(format!("size={FOLDER_LIMIT},mode=0700").as_str()),
+                )
+                .map_err(|e| SandboxError::Folder(e.into()))
+            } else {
+                Ok(())
+            }
+        };
         let mut dir = folder(&base_folder())?;
+        bound(&dir)?;
         let (keeper, (overlays, state)) = match start_keeper(dir.path(), opts) {
             Ok(k) => k,
             // An overlay this kernel refuses on the memory file system (an
             // old kernel in a user namespace): the disk, from now on.
             Err(_) if !ON_DISK.swap(true, std::sync::atomic::Ordering::Relaxed) => {
+                let _ = nix::mount::umount2(dir.path(), nix::mount::MntFlags::MNT_DETACH);
                 drop(dir);
                 dir = folder(&base_folder())?;
                 start_keeper(dir.path(), opts)?
@@ -487,7 +537,6 @@ impl Sandbox {
             id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             containers: Vec::new(),
             peer: None,
-            tracker: None,
             keeper,
             host_mnt,
             master: None,
@@ -496,7 +545,6 @@ impl Sandbox {
             state,
             dir,
         };
-        sb.tracker = cgroup::Tracker::new(&format!("sandbox-{}", sb.id));
         sb.register();
         if let Some(name) = &opts.master {
             sb.master = Some(sb.make_master(name, opts.prefer_veth)?);
@@ -723,31 +771,19 @@ impl Sandbox {
             own_process_group: true,
             mount_ns: Some(self.host_mnt.as_raw_fd()),
             net_ns: Some(self.net_fd(Scope::Host)),
-            cgroup: self.tracker.as_ref().and_then(cgroup::Tracker::join_fd),
             ..Prelude::default()
         }
     }
 
-    /// The processes of this sandbox's plugin calls still running (none
-    /// known without a cgroup).
-    pub fn survivors(&self) -> Vec<cgroup::Survivor> {
-        self.tracker
-            .as_ref()
-            .map(cgroup::Tracker::survivors)
-            .unwrap_or_default()
-    }
-
-    /// Ends every process its plugin calls started; `false` when they
-    /// could not all be ended (or nothing tracks them).
-    pub fn end_survivors(&self) -> bool {
-        self.tracker
-            .as_ref()
-            .is_some_and(|t| t.kill_all(std::time::Duration::from_secs(10)).is_ok())
+    /// Whether the sandbox's folders are full (they are bounded).
+    pub fn folders_full(&self) -> bool {
+        folders_bounded()
+            && nix::sys::statvfs::statvfs(self.dir.path()).is_ok_and(|s| s.blocks_available() == 0)
     }
 
     /// Whether plugin processes are tracked by a cgroup.
     pub fn tracks_processes(&self) -> bool {
-        self.tracker.is_some()
+        cgroup::available()
     }
 
     /// A command that runs as a runtime runs a plugin.
@@ -764,8 +800,13 @@ impl Sandbox {
         &self,
         program: &Path,
         env: &[(String, String)],
+        cgroup: Option<&cgroup::Tracker>,
     ) -> std::io::Result<spawn::Piped> {
-        spawn_tracked(program, &[], env, &self.plugin_prelude())
+        let prelude = Prelude {
+            cgroup: cgroup.and_then(cgroup::Tracker::join_fd),
+            ..self.plugin_prelude()
+        };
+        spawn_tracked(program, &[], env, &prelude)
     }
 
     /// As [`Sandbox::spawn_plugin`], the process traced by the calling
@@ -842,8 +883,6 @@ impl Drop for Sandbox {
         LIVE.lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(id, ..)| *id != self.id);
-        // What its plugins left running goes first.
-        drop(self.tracker.take());
         tear_down(&self.pids(), self.dir.path());
         // Their pids are free for reuse now: the holders' own drops must
         // not signal them.
