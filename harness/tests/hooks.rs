@@ -53,19 +53,38 @@ fn run(plugins: &Path, profile: &Path) -> (Output, Option<Value>) {
 fn setup_brings_the_agent_and_teardown_removes_it() {
     let bin = agent_plugin();
     let marks = TempDir::new().unwrap();
-    let torn = marks.path().join("torn-down");
+    // Teardown ends this process: the sandbox sees the machine read-only,
+    // so a signal is how a hook can be seen from outside.
+    let mut witness = Command::new("sleep").arg("987650").spawn().unwrap();
     let p = profile(
         marks.path(),
         &format!(
-            "setup = 'touch /run/agent.sock && test -d \"$CNI_CONFORMANCE_DIR\" && test -n \"$CNI_CONFORMANCE_CONTAINERS\"'\nteardown = 'rm /run/agent.sock && echo \"$CNI_CONFORMANCE_NETWORK\" >> {}'",
-            torn.display()
+            "setup = 'touch /run/agent.sock && test -d \"$CNI_CONFORMANCE_DIR\" && test -n \"$CNI_CONFORMANCE_CONTAINERS\"'\nteardown = 'rm /run/agent.sock && test -n \"$CNI_CONFORMANCE_NETWORK\" && kill {}'",
+            witness.id()
         ),
     );
     let (out, report) = run(bin.path(), &p);
+    // The signal was sent before the run ended; its delivery is the
+    // kernel's, so the end is awaited (bounded), not assumed.
+    let pid = witness.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(witness.wait().unwrap());
+    });
+    let ended = rx.recv_timeout(std::time::Duration::from_secs(10)).ok();
+    if ended.is_none() {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    waiter.join().unwrap();
     let report = report.expect("a report");
     assert_eq!(out.status.code(), Some(0), "{report:#}");
     assert_eq!(report["results"][0]["status"], "pass");
-    assert!(std::fs::read_to_string(&torn).unwrap().lines().count() >= 1);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        ended.and_then(|s| s.signal()),
+        Some(libc::SIGTERM),
+        "teardown did not run"
+    );
 }
 
 #[test]

@@ -192,8 +192,9 @@ fn libc_sigsegv() -> i32 {
 fn the_spy_sees_order_environment_and_prev_result() {
     let bin = TempDir::new().unwrap();
     spy::install(bin.path(), &common::harness()).unwrap();
-    let log = bin.path().join("spy.log");
     let mut sb = Sandbox::new(&SandboxOptions::default()).unwrap();
+    // The sandbox's folder: the rest of the machine is read-only to plugins.
+    let log = sb.dir().join("spy.log");
     let c = sb.add_container("ctr").unwrap();
     let att = attachment(&sb, c);
     let conf = json!({"cniVersion": "1.0.0", "name": "chain", "plugins": [
@@ -249,8 +250,8 @@ fn the_spy_sees_order_environment_and_prev_result() {
 fn gc_and_status_follow_version_and_disable_gc() {
     let bin = TempDir::new().unwrap();
     spy::install(bin.path(), &common::harness()).unwrap();
-    let log = bin.path().join("spy.log");
     let sb = Sandbox::new(&SandboxOptions::default()).unwrap();
+    let log = sb.dir().join("spy.log");
     let mut rt = Runtime::new(&sb, vec![bin.path().to_path_buf()], Duration::from_secs(10));
     rt.extra_env
         .push(("CNI_SPY_LOG".into(), log.display().to_string()));

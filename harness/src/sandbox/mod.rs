@@ -370,7 +370,12 @@ pub struct Sandbox {
 }
 
 /// State directories shadowed by overlays (they exist on every Linux).
-const STATE_ROOTS: [&str; 3] = ["/var/lib", "/run", "/tmp"];
+const STATE_ROOTS: [&str; 2] = ["/var/lib", "/run"];
+
+/// Overlaid too when the rest of the machine is read-only: a plugin's
+/// scratch files. (A runtime under judgement shares `/tmp` with the harness,
+/// which reads its spies' logs there.)
+const SCRATCH_ROOT: &str = "/tmp";
 
 /// Where CNI plugins keep state by convention; always shown empty.
 pub const CNI_STATE_DIRS: [&str; 2] = ["/var/lib/cni", "/run/cni"];
@@ -408,9 +413,10 @@ fn state_folders(extra: &[PathBuf]) -> Vec<PathBuf> {
 /// that neither exists nor lies under a root, its nearest existing
 /// ancestor below `/` (so its mount point can be made), without duplicates
 /// or folders already inside another one.
-fn overlay_roots(state: &[PathBuf]) -> Vec<PathBuf> {
+fn overlay_roots(state: &[PathBuf], scratch: bool) -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = STATE_ROOTS
         .iter()
+        .chain(scratch.then_some(&SCRATCH_ROOT))
         .map(PathBuf::from)
         .filter(|r| r.is_dir())
         .collect();
@@ -906,7 +912,7 @@ type Layers = (Vec<(PathBuf, PathBuf)>, Vec<(PathBuf, PathBuf)>);
 /// sandbox's over each state folder.
 fn start_keeper(dir: &Path, opts: &SandboxOptions) -> Result<(Holder, Layers), SandboxError> {
     let folders = state_folders(&opts.state_dirs);
-    let roots = overlay_roots(&folders);
+    let roots = overlay_roots(&folders, !opts.writable_host);
     let mut overlays = Vec::new();
     let mut plan = Vec::new();
     for root in &roots {
