@@ -103,7 +103,18 @@ fn the_reference_plugins_pass_every_check_as_root_and_rootless_on_a_used_host() 
         seen.push(verdicts(&report));
     }
     if let [root, rootless] = seen.as_slice() {
-        assert_eq!(root, rootless, "rootless verdicts differ from root's");
+        // But for the process check, which needs a cgroup root has.
+        let comparable = |v: &Vec<String>| -> Vec<String> {
+            v.iter()
+                .filter(|l| !l.contains("\"leak.processes\""))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            comparable(root),
+            comparable(rootless),
+            "rootless verdicts differ from root's"
+        );
     }
 }
 
