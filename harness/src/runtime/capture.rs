@@ -1,6 +1,6 @@
 //! A plugin's output, read to a bound: whatever a plugin prints, the harness
-//! keeps at most `limit` bytes of each stream (the first and the last half),
-//! and how many bytes there were in all.
+//! keeps a stream whole while it fits `limit` bytes; past that, only the
+//! head and tail a report shows, and how many bytes there were in all.
 
 use std::fmt::Write as _;
 use std::io::Read;
