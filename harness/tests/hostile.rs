@@ -66,6 +66,18 @@ fn result<'a>(report: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {id} in {report:#}"))
 }
 
+/// `add.succeeds` fails (exit 1) and its evidence holds every one of `shown`.
+fn add_fails_showing(dir: &Path, shown: &[&str]) {
+    let (code, report) = run(dir, "add.succeeds");
+    let r = result(&report, "add.succeeds");
+    assert_eq!(r["status"], "fail", "{r:#}");
+    let evidence = r["evidence"].to_string();
+    for s in shown {
+        assert!(evidence.contains(s), "the evidence lacks {s:?}: {evidence}");
+    }
+    assert_eq!(code, 1);
+}
+
 /// Processes whose command line is exactly `args`.
 fn processes(args: &[&str]) -> Vec<u32> {
     let want: Vec<u8> = args
@@ -129,16 +141,8 @@ fn a_plugin_cannot_write_to_the_machine() {
          exec \"$0.real\"\n",
         p = probe.display()
     ));
-    let (code, report) = run(dir.path(), "add.succeeds");
+    add_fails_showing(dir.path(), &["Read-only file system", "cannot write"]);
     assert!(!probe.exists(), "the plugin wrote {}", probe.display());
-    let r = result(&report, "add.succeeds");
-    assert_eq!(r["status"], "fail", "{r:#}");
-    let evidence = r["evidence"].to_string();
-    assert!(
-        evidence.contains("Read-only file system") && evidence.contains("cannot write"),
-        "the report does not show the attempt: {evidence}"
-    );
-    assert_eq!(code, 1);
 }
 
 #[test]
@@ -151,13 +155,5 @@ fn a_plugin_filling_its_folders_is_reported_and_bounded() {
          fi\n\
          exec \"$0.real\"\n",
     );
-    let (code, report) = run(dir.path(), "add.succeeds");
-    let r = result(&report, "add.succeeds");
-    assert_eq!(r["status"], "fail", "{r:#}");
-    let evidence = r["evidence"].to_string();
-    assert!(
-        evidence.contains("No space left on device") && evidence.contains("were full"),
-        "the report does not say the folders filled: {evidence}"
-    );
-    assert_eq!(code, 1);
+    add_fails_showing(dir.path(), &["No space left on device", "were full"]);
 }

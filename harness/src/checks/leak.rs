@@ -229,7 +229,7 @@ fn preceding_footprint(cx: &Cx) -> Result<Vec<Change>, Unjudged> {
 /// behind on every node.
 fn processes(cx: &Cx) -> Judged {
     let w = cx.world()?;
-    if !w.sb.tracks_processes() {
+    if !crate::sandbox::cgroup::available() {
         return not_applicable(
             "no writable cgroup v2 here to follow a plugin's processes (see `cni-conformance doctor`)",
         );

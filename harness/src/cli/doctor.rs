@@ -95,7 +95,7 @@ pub(crate) fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bo
     let kinds = link_kinds(&sb);
     upstream(&kinds);
     match (
-        sb.tracks_processes(),
+        cni_conformance::sandbox::cgroup::available(),
         cni_conformance::sandbox::cgroup::hierarchy(),
     ) {
         (true, Some(dir)) => line(

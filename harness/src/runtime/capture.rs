@@ -37,8 +37,9 @@ pub struct Captured {
 }
 
 impl Captured {
-    /// All of `bytes` (for calls not made through a pipe).
-    pub fn whole(bytes: Vec<u8>) -> Captured {
+    /// All of `bytes`.
+    #[cfg(test)]
+    fn whole(bytes: Vec<u8>) -> Captured {
         Captured {
             total: bytes.len() as u64,
             head: bytes,

@@ -787,11 +787,6 @@ impl Sandbox {
             && nix::sys::statvfs::statvfs(self.dir.path()).is_ok_and(|s| s.blocks_available() == 0)
     }
 
-    /// Whether plugin processes are tracked by a cgroup.
-    pub fn tracks_processes(&self) -> bool {
-        cgroup::available()
-    }
-
     /// A command that runs as a runtime runs a plugin.
     pub fn plugin_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
