@@ -157,3 +157,28 @@ fn a_plugin_filling_its_folders_is_reported_and_bounded() {
     );
     add_fails_showing(dir.path(), &["No space left on device", "were full"]);
 }
+
+#[test]
+fn a_fork_bomb_meets_the_bound_and_is_ended() {
+    // Bounded itself (3000), should the harness's bound not hold: dash
+    // stops at the first fork the kernel refuses ("Cannot fork").
+    let dir = plugin(
+        "#!/bin/sh\n\
+         i=0\n\
+         while [ $i -lt 3000 ]; do sleep 987652 & i=$((i+1)); done\n\
+         echo '{\"cniVersion\":\"1.1.0\",\"code\":100,\"msg\":\"started 3000\"}'; exit 1\n",
+    );
+    add_fails_showing(
+        dir.path(),
+        &[
+            "the kernel refused",
+            "1024 processes and threads at once",
+            "more processes running; the harness ended them",
+        ],
+    );
+    assert_eq!(processes(&["sleep", "987652"]), Vec::<u32>::new());
+    let (_, report) = run(dir.path(), "leak.processes");
+    let message = result(&report, "leak.processes")["message"].to_string();
+    assert!(message.contains("`sleep 987652` ("), "{message}");
+    assert_eq!(processes(&["sleep", "987652"]), Vec::<u32>::new());
+}

@@ -71,17 +71,25 @@ fn machine(tmp: &Path) -> Machine {
     .map(|l| l.split(':').nth(1).unwrap_or_default().trim().to_string())
     .collect::<Vec<_>>()
     .join(" ");
-    let cgroups = cni_conformance::sandbox::cgroup::hierarchy()
-        .map(|h| {
-            std::fs::read_dir(h)
+    // The v2 hierarchy's, and the v1 pids hierarchy's that bound forks.
+    use cni_conformance::sandbox::cgroup::{TaskBound, hierarchy, task_bound};
+    let pids = match task_bound() {
+        Some(TaskBound::V1(run)) => run.parent().map(Path::to_path_buf),
+        _ => None,
+    };
+    let cgroups = hierarchy()
+        .into_iter()
+        .chain(pids)
+        .flat_map(|h| {
+            std::fs::read_dir(&h)
                 .into_iter()
                 .flatten()
                 .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("cni-conformance-"))
-                .collect()
+                .map(|e| e.path().display().to_string())
+                .filter(|n| n.contains("/cni-conformance-"))
+                .collect::<Vec<_>>()
         })
-        .unwrap_or_default();
+        .collect();
     Machine {
         folders,
         processes,

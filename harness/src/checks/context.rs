@@ -17,6 +17,9 @@ use ipnetwork::Ipv4Network;
 use serde_json::Value;
 
 use super::outcome::{CaseError, Unjudged};
+
+/// Processes a call left running that its evidence names one by one.
+const SURVIVORS_SHOWN: usize = 8;
 use crate::observe;
 use crate::profile::{Fill, Ipam, PluginKind, Profile};
 use crate::runtime::{Attachment, ChainRun, NetworkConfig, ResultCache, Runtime, Step};
@@ -267,12 +270,29 @@ impl Cx {
                     crate::sandbox::FOLDER_LIMIT >> 20
                 ));
             }
-            evidence.extend(step.outcome.survivors.iter().map(|p| {
+            if step.outcome.forks_refused > 0 {
+                evidence.push(format!(
+                    "{} {command}: the kernel refused {} of its forks or threads: a call may have {} processes and threads at once",
+                    step.plugin,
+                    step.outcome.forks_refused,
+                    crate::sandbox::cgroup::TASK_LIMIT
+                ));
+            }
+            // A fork bomb leaves a thousand: the first few name them.
+            let left = &step.outcome.survivors;
+            evidence.extend(left.iter().take(SURVIVORS_SHOWN).map(|p| {
                 format!(
                     "{} {command} left {p} running after it returned; the harness ended it",
                     step.plugin
                 )
             }));
+            if left.len() > SURVIVORS_SHOWN {
+                evidence.push(format!(
+                    "{} {command} left {} more processes running; the harness ended them",
+                    step.plugin,
+                    left.len() - SURVIVORS_SHOWN
+                ));
+            }
         }
         self.survivors
             .lock()

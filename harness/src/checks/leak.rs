@@ -243,8 +243,20 @@ fn processes(cx: &Cx) -> Judged {
     if left.is_empty() {
         return pass("no process outlived the call that started it");
     }
+    // The same command left many times (a fork bomb) is one item.
+    let mut counted: Vec<(String, usize)> = Vec::new();
+    for (call, p) in &left {
+        let item = format!("{call}: `{p}`");
+        match counted.iter_mut().find(|(i, _)| *i == item) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((item, 1)),
+        }
+    }
     deviation(format!(
         "left running after the call returned (the harness ended them): {}",
-        super::say::list(left.iter().map(|(call, p)| format!("{call}: `{p}`")))
+        super::say::list(counted.into_iter().map(|(item, n)| match n {
+            1 => item,
+            n => format!("{item} ({n} of them)"),
+        }))
     ))
 }

@@ -112,6 +112,25 @@ pub(crate) fn doctor(privilege: Privilege, plugin_dirs: &[PathBuf]) -> Result<bo
             "no writable cgroup v2: plugins are ended by process group only, a detached process is not seen (leak.processes not applicable)",
         ),
     }
+    {
+        use cni_conformance::sandbox::cgroup::{TASK_LIMIT, TaskBound, task_bound};
+        let bounded = format!(
+            "a call may have {TASK_LIMIT} processes and threads at once; a fork bomb meets that bound"
+        );
+        match task_bound().filter(|_| cni_conformance::sandbox::cgroup::available()) {
+            Some(TaskBound::V2) => line(true, "fork bound: cgroup v2 pids", &bounded),
+            Some(TaskBound::V1(dir)) => line(
+                true,
+                "fork bound: cgroup v1 pids",
+                &format!("under {}: {bounded}", dir.parent().unwrap_or(dir).display()),
+            ),
+            None => line(
+                false,
+                "fork bound: none",
+                "no pids controller to use: a plugin's processes are bounded only by the machine's limits",
+            ),
+        }
+    }
     for tool in ["ip", "ping"] {
         let found = cni_conformance::sandbox::find_in_path(tool);
         line(

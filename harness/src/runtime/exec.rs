@@ -138,6 +138,9 @@ pub struct Outcome {
     pub survivors: Vec<Survivor>,
     /// The sandbox's writable folders were full when it ended.
     pub folders_full: bool,
+    /// Forks and threads the kernel refused it: it had as many tasks as a
+    /// call may have.
+    pub forks_refused: u64,
 }
 
 impl Outcome {
@@ -244,6 +247,7 @@ pub fn run(
         Some(t) if !timed_out => t.survivors(),
         _ => Vec::new(),
     };
+    let forks_refused = tracker.as_ref().map_or(0, cgroup::Tracker::forks_refused);
     if !timed_out {
         // Children it left behind in its group would hold our pipes open.
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
@@ -271,6 +275,7 @@ pub fn run(
         duration,
         survivors,
         folders_full,
+        forks_refused,
     })
 }
 

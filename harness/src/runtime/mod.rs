@@ -193,6 +193,7 @@ impl<'a> Runtime<'a> {
                 duration: std::time::Duration::ZERO,
                 survivors: Vec::new(),
                 folders_full: false,
+                forks_refused: 0,
             },
         );
         Ok((

@@ -236,6 +236,7 @@ fn trace(
             duration: start.elapsed(),
             survivors: Vec::new(),
             folders_full: sandbox.folders_full(),
+            forks_refused: 0,
         },
         points,
         killed_at,

@@ -3,6 +3,11 @@
 //! leave. After a call, what is still in it outlived the call; at the end,
 //! `cgroup.kill` ends it all at once.
 //!
+//! Each call may also have at most [`TASK_LIMIT`] processes and threads
+//! at once, so a fork bomb meets that bound and not the machine's: through
+//! the pids controller of the v2 cgroup when the machine delegates it, else
+//! of a v1 pids cgroup of its own that the call joins as well.
+//!
 //! Where the machine gives no writable cgroup v2 hierarchy (an
 //! unprivileged harness, a v1-only machine), there is no tracker: plugins
 //! are then ended by process group only (`doctor` says which).
@@ -20,8 +25,68 @@ static RUN_ROOT: Mutex<()> = Mutex::new(());
 
 fn run_root() -> Option<&'static Path> {
     static ROOT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    ROOT.get_or_init(|| Some(hierarchy()?.join(format!("cni-conformance-{}", std::process::id()))))
+    ROOT.get_or_init(|| Some(hierarchy()?.join(run_name())))
         .as_deref()
+}
+
+fn run_name() -> String {
+    format!("cni-conformance-{}", std::process::id())
+}
+
+/// Processes and threads one call may have at once. A Go plugin runs
+/// about ten threads, its IPAM plugin as many again.
+pub const TASK_LIMIT: u64 = 1024;
+
+/// How calls' tasks are bounded here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskBound {
+    /// By the v2 cgroup's own pids controller.
+    V2,
+    /// By a v1 pids cgroup per call, under this folder.
+    V1(PathBuf),
+}
+
+/// How calls' tasks are bounded, if they can be (only with a tracker).
+pub fn task_bound() -> Option<&'static TaskBound> {
+    static BOUND: OnceLock<Option<TaskBound>> = OnceLock::new();
+    BOUND
+        .get_or_init(|| {
+            let own = hierarchy()?;
+            let delegated = std::fs::read_to_string(own.join("cgroup.subtree_control"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "pids"));
+            if delegated {
+                return Some(TaskBound::V2);
+            }
+            Some(TaskBound::V1(v1_pids()?.join(run_name())))
+        })
+        .as_ref()
+}
+
+/// The v1 pids cgroup this process is in, when it is writable.
+fn v1_pids() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mounts.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        let mut fields = right.split(' ');
+        let pids = fields.next() == Some("cgroup")
+            && fields
+                .nth(1)
+                .is_some_and(|o| o.split(',').any(|o| o == "pids"));
+        pids.then(|| left.split(' ').nth(4).map(PathBuf::from))?
+    })?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = own.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let _ = parts.next()?;
+        let controllers = parts.next()?;
+        controllers
+            .split(',')
+            .any(|c| c == "pids")
+            .then(|| parts.next())?
+    })?;
+    let dir = mount.join(rel.trim_start_matches('/'));
+    nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).ok()?;
+    Some(dir)
 }
 
 /// The cgroup v2 folder this process is in, when it is writable.
@@ -47,9 +112,17 @@ pub fn kill_run() {
     // Each drop takes RUN_ROOT itself.
     for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
         if entry.path().is_dir() {
+            let tasks = match task_bound() {
+                Some(TaskBound::V1(run)) => Some(Tasks {
+                    dir: run.join(entry.file_name()),
+                    join: None,
+                }),
+                _ => None,
+            };
             let t = Tracker {
                 dir: entry.path(),
                 join: None,
+                tasks,
             };
             drop(t);
         }
@@ -65,6 +138,14 @@ pub fn available() -> bool {
 pub struct Tracker {
     dir: PathBuf,
     /// `cgroup.procs`, open for writing: a child writes "0" to it to join.
+    join: Option<File>,
+    /// Its v1 pids cgroup, where the bound is one.
+    tasks: Option<Tasks>,
+}
+
+/// A call's v1 pids cgroup.
+struct Tasks {
+    dir: PathBuf,
     join: Option<File>,
 }
 
@@ -96,27 +177,64 @@ impl Tracker {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return None,
             _ => {}
         }
-        let dir = root.join(name);
-        std::fs::create_dir(&dir).ok()?;
-        match File::options().write(true).open(dir.join("cgroup.procs")) {
-            Ok(join) => Some(Tracker {
-                dir,
-                join: Some(join),
-            }),
-            Err(_) => {
-                let _ = std::fs::remove_dir(&dir);
-                None
-            }
+        let bound = task_bound();
+        if bound == Some(&TaskBound::V2) {
+            // Children get the controller only when their parent hands it on.
+            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+pids");
         }
+        let dir = root.join(&name);
+        std::fs::create_dir(&dir).ok()?;
+        // No Tracker before this succeeds: its drop takes the lock held here.
+        let Ok(join) = File::options().write(true).open(dir.join("cgroup.procs")) else {
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        };
+        let mut t = Tracker {
+            dir,
+            join: Some(join),
+            tasks: None,
+        };
+        match bound {
+            Some(TaskBound::V2) => {
+                let _ = std::fs::write(t.dir.join("pids.max"), TASK_LIMIT.to_string());
+            }
+            Some(TaskBound::V1(run)) => {
+                // Unbounded rather than untracked when this fails.
+                let _ = std::fs::create_dir(run);
+                let dir = run.join(&name);
+                if std::fs::create_dir(&dir).is_ok() {
+                    let join = std::fs::write(dir.join("pids.max"), TASK_LIMIT.to_string())
+                        .and_then(|_| File::options().write(true).open(dir.join("cgroup.procs")));
+                    t.tasks = Some(Tasks {
+                        dir,
+                        join: join.ok(),
+                    });
+                }
+            }
+            None => {}
+        }
+        Some(t)
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The descriptor a starting child writes "0" to, to join.
-    pub fn join_fd(&self) -> Option<RawFd> {
-        self.join.as_ref().map(File::as_raw_fd)
+    /// The descriptors a starting child writes "0" to, to join.
+    pub fn join_fds(&self) -> Vec<RawFd> {
+        let tasks = self.tasks.as_ref().and_then(|t| t.join.as_ref());
+        self.join.iter().chain(tasks).map(File::as_raw_fd).collect()
+    }
+
+    /// How many times the kernel refused its processes a fork or a thread
+    /// because the call had [`TASK_LIMIT`] tasks.
+    pub fn forks_refused(&self) -> u64 {
+        let dir = self.tasks.as_ref().map_or(&self.dir, |t| &t.dir);
+        std::fs::read_to_string(dir.join("pids.events"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("max ")?.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// The processes in it now.
@@ -178,10 +296,17 @@ impl Drop for Tracker {
         }
         let _lock = RUN_ROOT.lock().unwrap_or_else(|e| e.into_inner());
         let _ = std::fs::remove_dir(&self.dir);
-        // The run's cgroup goes with its last sandbox's (it is busy while
+        // Its processes are gone: the v1 cgroup is empty too.
+        if let Some(t) = &self.tasks {
+            let _ = std::fs::remove_dir(&t.dir);
+        }
+        // The run's cgroups go with its last call's (they are busy while
         // another one is left).
         if let Some(root) = run_root() {
             let _ = std::fs::remove_dir(root);
+        }
+        if let Some(TaskBound::V1(run)) = task_bound() {
+            let _ = std::fs::remove_dir(run);
         }
     }
 }

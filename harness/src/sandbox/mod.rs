@@ -804,7 +804,7 @@ impl Sandbox {
         cgroup: Option<&cgroup::Tracker>,
     ) -> std::io::Result<spawn::Piped> {
         let prelude = Prelude {
-            cgroup: cgroup.and_then(cgroup::Tracker::join_fd),
+            cgroups: cgroup.map(cgroup::Tracker::join_fds).unwrap_or_default(),
             ..self.plugin_prelude()
         };
         spawn_tracked(program, &[], env, &prelude)

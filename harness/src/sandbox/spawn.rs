@@ -37,8 +37,8 @@ pub struct Prelude {
     /// Last: be traced by the parent (which must be the tracing thread),
     /// stopping at the `exec` that follows.
     pub trace_me: bool,
-    /// First: join the cgroup whose `cgroup.procs` this is open on.
-    pub cgroup: Option<RawFd>,
+    /// First: join the cgroups whose `cgroup.procs` these are open on.
+    pub cgroups: Vec<RawFd>,
     /// After the mounts: every mount read-only except these (and `/proc`,
     /// whose `sys` stays read-only but for `/proc/sys/net`, which belongs
     /// to the network namespace).
@@ -126,8 +126,8 @@ impl Prelude {
     }
 
     fn run(&self) -> io::Result<()> {
-        if let Some(fd) = self.cgroup {
-            super::cgroup::join_raw(fd)?;
+        for fd in &self.cgroups {
+            super::cgroup::join_raw(*fd)?;
         }
         unsafe {
             if self.die_with_parent {
