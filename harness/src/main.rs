@@ -241,6 +241,7 @@ fn main() -> ExitCode {
         );
     }
     clean_up_on_signals();
+    clean_up_on_panic();
     exit_code(run(cli, privilege))
 }
 
@@ -304,6 +305,18 @@ fn clean_up_on_signals() {
             std::process::exit(128 + sig);
         }
     });
+}
+
+/// A panic (a bug: the release build aborts on one, running no
+/// destructor) removes every live sandbox first, as a signal does.
+fn clean_up_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        if !sandbox::clean_all_live_within(std::time::Duration::from_secs(10)) {
+            eprintln!("cni-conformance: the clean-up after the panic did not finish in 10 s");
+        }
+    }));
 }
 
 /// `--kill-points`: a number, or `all` (`None`).

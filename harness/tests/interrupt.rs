@@ -132,18 +132,65 @@ fn stop_after(lines: usize, signal: Signal, tmp: &Path) {
     );
 }
 
+/// A fresh `/dev/shm`, the runs' alone (this test binary has a mount
+/// namespace of its own, ci/test-runner.sh), for one test at a time: each
+/// test counts what the runs left there.
+fn own_shm() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    static MOUNTED: std::sync::Once = std::sync::Once::new();
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    MOUNTED.call_once(|| {
+        nix::mount::mount(
+            Some("tmpfs"),
+            "/dev/shm",
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .expect("mounting a tmpfs of this test's own on /dev/shm (tests run as root or in a user namespace, see ci/test-runner.sh)");
+    });
+    guard
+}
+
+/// Runs the reference plugins with a panic once sandbox `n` is up.
+fn panic_at_sandbox(n: u32, tmp: &Path) {
+    let dir = common::reference_dir();
+    let out = Command::new(common::harness())
+        .env("TMPDIR", tmp)
+        .env("CNI_CONFORMANCE_PANIC_AT_SANDBOX", n.to_string())
+        .arg("run")
+        .arg("--plugin")
+        .arg(dir.join("macvlan"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("asks for a panic"),
+        "no panic at sandbox {n}: {:?}; stderr: {stderr}",
+        out.status
+    );
+    assert!(!out.status.success(), "{:?}", out.status);
+}
+
+#[test]
+fn a_run_that_panics_leaves_nothing_behind() {
+    let _alone = own_shm();
+    let tmp = tempfile::TempDir::new().unwrap();
+    let before = machine(tmp.path());
+    // The first sandbox, and one among others running at once.
+    for n in [0, 30] {
+        panic_at_sandbox(n, tmp.path());
+        assert_eq!(
+            machine(tmp.path()),
+            before,
+            "left behind by a run that panicked at sandbox {n}"
+        );
+    }
+}
+
 #[test]
 fn a_run_stopped_by_a_signal_leaves_nothing_behind() {
-    // This test binary has a mount namespace of its own (ci/test-runner.sh):
-    // a fresh /dev/shm here is the runs' alone.
-    nix::mount::mount(
-        Some("tmpfs"),
-        "/dev/shm",
-        Some("tmpfs"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    )
-    .expect("mounting a tmpfs of this test's own on /dev/shm (tests run as root or in a user namespace, see ci/test-runner.sh)");
+    let _alone = own_shm();
     let tmp = tempfile::TempDir::new().unwrap();
     let before = machine(tmp.path());
     // Early (the first sandboxes), in the macvlan run, in the host-local run.

@@ -259,7 +259,7 @@ static GATE: std::sync::RwLock<bool> = std::sync::RwLock::new(false);
 
 fn gate() -> Result<std::sync::RwLockReadGuard<'static, bool>, SandboxError> {
     let open = GATE.read().unwrap_or_else(|e| e.into_inner());
-    if *open {
+    if *open || STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(SandboxError::Stopping);
     }
     Ok(open)
@@ -342,6 +342,50 @@ pub fn clean_all_live() {
     let mut stopping = GATE.write().unwrap_or_else(|e| e.into_inner());
     *stopping = true;
     let _busy = TEARING_DOWN.lock().unwrap_or_else(|e| e.into_inner());
+    clean_live();
+}
+
+/// As [`clean_all_live`] for a panicking harness, on a thread of its own,
+/// waiting for it at most `limit`. The panicking thread may hold the gate
+/// or the teardown lock for good (a panic while a sandbox is made or torn
+/// down): each is waited for briefly, then done without. Whether it
+/// finished in time.
+pub fn clean_all_live_within(limit: std::time::Duration) -> bool {
+    let (done, finished) = std::sync::mpsc::channel();
+    let started = std::thread::Builder::new().spawn(move || {
+        STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+        let brief = std::time::Duration::from_secs(2);
+        let _stopping = wait_briefly(|| GATE.try_write(), brief);
+        let _busy = wait_briefly(|| TEARING_DOWN.try_lock(), brief);
+        clean_live();
+        let _ = done.send(());
+    });
+    started.is_ok() && finished.recv_timeout(limit).is_ok()
+}
+
+/// The guard `try_lock` gives within `limit`, if any. Polled: a lock held
+/// by a thread that panicked is never released, so blocking is no option.
+fn wait_briefly<G>(
+    try_lock: impl Fn() -> std::sync::TryLockResult<G>,
+    limit: std::time::Duration,
+) -> Option<G> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    }
+}
+
+/// Set when a panic stops the harness, which may not get [`GATE`].
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn clean_live() {
     let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
     kill_groups(&running.unwrap_or_default());
     cgroup::kill_run();
@@ -352,6 +396,16 @@ pub fn clean_all_live() {
     for dir in std::mem::take(&mut *EXTRA_DIRS.lock().unwrap_or_else(|e| e.into_inner())) {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// For tests of the clean-up after a panic: the sandbox with this number
+/// (counted from 0 in a run) panics once it is up.
+const PANIC_AT_SANDBOX: &str = "CNI_CONFORMANCE_PANIC_AT_SANDBOX";
+
+/// A panic that cannot unwind: every build then ends as the release
+/// build does on any panic (its hook runs, no destructor does).
+extern "C" fn panic_then_abort(id: u64) {
+    panic!("sandbox {id} is up, and {PANIC_AT_SANDBOX} asks for a panic");
 }
 
 pub struct Sandbox {
@@ -552,6 +606,9 @@ impl Sandbox {
             dir,
         };
         sb.register();
+        if std::env::var(PANIC_AT_SANDBOX).is_ok_and(|n| n == sb.id.to_string()) {
+            panic_then_abort(sb.id);
+        }
         if let Some(name) = &opts.master {
             sb.master = Some(sb.make_master(name, opts.prefer_veth)?);
         }
