@@ -138,10 +138,6 @@ impl Range {
             && to_u128(self.start) <= to_u128(other.end)
             && to_u128(other.start) <= to_u128(self.end)
     }
-
-    fn size(&self) -> u128 {
-        to_u128(self.end) - to_u128(self.start) + 1
-    }
 }
 
 impl RangeSet {
@@ -226,10 +222,16 @@ impl RangeSet {
                     .flatten()
                     .filter(|ip| r.contains(*ip) && !r.is_assignable(*ip))
                     .collect::<std::collections::HashSet<_>>()
-                    .len();
-                r.size() - excluded as u128
+                    .len() as u128;
+                // size - excluded without computing size: a range of the
+                // whole IPv6 space from `::` holds 2^128 addresses.
+                let span = to_u128(r.end) - to_u128(r.start);
+                match excluded {
+                    0 => span.saturating_add(1),
+                    n => span - (n - 1),
+                }
             })
-            .sum()
+            .fold(0, u128::saturating_add)
     }
 
     fn broadcast(&self, r: &Range) -> Option<IpAddr> {
@@ -349,6 +351,22 @@ mod tests {
         }]);
         assert_eq!(ips(&s, None), ["10.81.0.2"]);
         assert_eq!(s.capacity(), 1);
+    }
+
+    #[test]
+    fn the_capacity_of_the_whole_ipv6_space_is_counted() {
+        let s = set(&[RangeSpec {
+            range_start: Some("::".into()),
+            ..spec("::/0")
+        }]);
+        // 2^128 addresses but the gateway (an IPv6 network address named
+        // as rangeStart is handed out).
+        assert_eq!(s.capacity(), u128::MAX);
+        // Each half from its first host, but its gateway: 2^127 - 2.
+        assert_eq!(
+            set(&[spec("::/1"), spec("8000::/1")]).capacity(),
+            u128::MAX - 3
+        );
     }
 
     #[test]
