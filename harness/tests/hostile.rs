@@ -160,6 +160,10 @@ fn a_plugin_filling_its_folders_is_reported_and_bounded() {
 
 #[test]
 fn a_fork_bomb_meets_the_bound_and_is_ended() {
+    assert!(
+        cni_conformance::sandbox::cgroup::task_bound().is_some(),
+        "no pids controller to bound a call's processes with (see `cni-conformance doctor`)"
+    );
     // Bounded itself (3000), should the harness's bound not hold: dash
     // stops at the first fork the kernel refuses ("Cannot fork").
     let dir = plugin(
