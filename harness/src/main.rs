@@ -169,9 +169,10 @@ struct RunArgs {
     /// (spread evenly over the steps, the same every run) or `all`.
     #[arg(long, default_value = "12", value_parser = kill_points)]
     kill_points: KillPoints,
-    /// Checks run in parallel, each in its own sandbox (default: two per
-    /// core, as a case mostly waits for plugin processes).
-    #[arg(long, default_value_t = 2 * std::thread::available_parallelism().map_or(1, |n| n.get()))]
+    /// Checks run in parallel, each in its own sandbox (default: three per
+    /// core, as a case mostly waits: for plugin processes, and for the
+    /// kernel to move each into a cgroup of its own).
+    #[arg(long, default_value_t = 3 * std::thread::available_parallelism().map_or(1, |n| n.get()))]
     jobs: usize,
     #[arg(long, value_enum, default_value_t = cli::run::Format::Human)]
     format: cli::run::Format,
