@@ -105,12 +105,25 @@ pub fn hierarchy() -> Option<PathBuf> {
     Some(dir)
 }
 
-/// Kills what every sandbox's cgroup holds and removes them (a stopping
-/// harness).
+/// Set by [`kill_run`]: no call gets a cgroup after it.
+static CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Kills what every call's cgroup holds and removes them (a stopping
+/// harness). A call starting meanwhile gets none, so none is made after
+/// the list is read.
 pub fn kill_run() {
     let Some(root) = run_root() else { return };
+    let entries: Vec<_> = {
+        let _lock = RUN_ROOT.lock().unwrap_or_else(|e| e.into_inner());
+        CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect()
+    };
     // Each drop takes RUN_ROOT itself.
-    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+    for entry in entries {
         if entry.path().is_dir() {
             let tasks = match task_bound() {
                 Some(TaskBound::V1(run)) => Some(Tasks {
@@ -173,6 +186,9 @@ impl Tracker {
         );
         let root = run_root()?;
         let _lock = RUN_ROOT.lock().unwrap_or_else(|e| e.into_inner());
+        if CLOSED.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
         match std::fs::create_dir(root) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return None,
             _ => {}
@@ -294,8 +310,14 @@ impl Drop for Tracker {
         if !self.pids().is_empty() {
             let _ = self.kill_all(Duration::from_secs(10));
         }
+        // A process still exiting keeps it busy: wait until it is gone.
+        if let Err(e) = std::fs::remove_dir(&self.dir)
+            && e.raw_os_error() == Some(libc::EBUSY)
+        {
+            let _ = self.kill_all(Duration::from_secs(10));
+            let _ = std::fs::remove_dir(&self.dir);
+        }
         let _lock = RUN_ROOT.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = std::fs::remove_dir(&self.dir);
         // Its processes are gone: the v1 cgroup is empty too.
         if let Some(t) = &self.tasks {
             let _ = std::fs::remove_dir(&t.dir);
