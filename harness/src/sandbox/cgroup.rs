@@ -1,5 +1,5 @@
-//! Every process a plugin starts, found and ended: each sandbox's plugins
-//! run in a cgroup (v2) of its own, which no `setsid` or double fork can
+//! Every process a plugin starts, found and ended: each plugin call runs
+//! in a cgroup (v2) of its own, which no `setsid` or double fork can
 //! leave. After a call, what is still in it outlived the call; at the end,
 //! `cgroup.kill` ends it all at once.
 //!
@@ -20,7 +20,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The run's own cgroup, `<v2 mount>/<ours>/cni-conformance-<pid>`: made
-/// with its first sandbox's and removed with its last, under this lock.
+/// with its first call's and removed with its last, under this lock.
 static RUN_ROOT: Mutex<()> = Mutex::new(());
 
 fn run_root() -> Option<&'static Path> {
