@@ -17,9 +17,6 @@ use ipnetwork::Ipv4Network;
 use serde_json::Value;
 
 use super::outcome::{CaseError, Unjudged};
-
-/// Processes a call left running that its evidence names one by one.
-const SURVIVORS_SHOWN: usize = 8;
 use crate::observe;
 use crate::profile::{Fill, Ipam, PluginKind, Profile};
 use crate::runtime::{Attachment, ChainRun, NetworkConfig, ResultCache, Runtime, Step};
@@ -27,6 +24,9 @@ use crate::sandbox::{Sandbox, SandboxOptions, Scope};
 use crate::snapshot::{NetnsSnapshot, Parts, Snapshot};
 use crate::spec::{Verb, Version};
 use crate::spy;
+
+/// Processes a call left running that its evidence names one by one.
+const SURVIVORS_SHOWN: usize = 8;
 
 /// One check in one version against one plugin.
 pub struct Cx {

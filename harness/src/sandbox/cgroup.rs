@@ -64,43 +64,39 @@ pub fn task_bound() -> Option<&'static TaskBound> {
 
 /// The v1 pids cgroup this process is in, when it is writable.
 fn v1_pids() -> Option<PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = mounts.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        let mut fields = right.split(' ');
-        let pids = fields.next() == Some("cgroup")
-            && fields
-                .nth(1)
-                .is_some_and(|o| o.split(',').any(|o| o == "pids"));
-        pids.then(|| left.split(' ').nth(4).map(PathBuf::from))?
-    })?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = own.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let _ = parts.next()?;
-        let controllers = parts.next()?;
-        controllers
-            .split(',')
-            .any(|c| c == "pids")
-            .then(|| parts.next())?
-    })?;
-    let dir = mount.join(rel.trim_start_matches('/'));
-    nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).ok()?;
-    Some(dir)
+    own_writable(
+        |fstype, options| fstype == "cgroup" && options.split(',').any(|o| o == "pids"),
+        |controllers| controllers.split(',').any(|c| c == "pids"),
+    )
 }
 
 /// The cgroup v2 folder this process is in, when it is writable.
 pub fn hierarchy() -> Option<PathBuf> {
+    own_writable(|fstype, _| fstype == "cgroup2", str::is_empty)
+}
+
+/// This process's folder in the first cgroup mount whose file system type
+/// and super options `mount` accepts, by the line of `/proc/self/cgroup`
+/// whose controller list `line` accepts; when it is writable.
+fn own_writable(
+    mount: impl Fn(&str, &str) -> bool,
+    line: impl Fn(&str) -> bool,
+) -> Option<PathBuf> {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = mounts.lines().find_map(|l| {
+    let point = mounts.lines().find_map(|l| {
         let (left, right) = l.split_once(" - ")?;
-        right
-            .starts_with("cgroup2 ")
-            .then(|| left.split(' ').nth(4).map(PathBuf::from))?
+        // `fstype source super-options`
+        let mut fields = right.split(' ');
+        let (fstype, options) = (fields.next()?, fields.nth(1)?);
+        mount(fstype, options).then(|| left.split(' ').nth(4).map(PathBuf::from))?
     })?;
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let dir = mount.join(rel.trim_start_matches('/'));
+    let rel = own.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let _hierarchy_id = parts.next()?;
+        line(parts.next()?).then(|| parts.next())?
+    })?;
+    let dir = point.join(rel.trim_start_matches('/'));
     nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).ok()?;
     Some(dir)
 }
@@ -189,14 +185,15 @@ impl Tracker {
         if CLOSED.load(std::sync::atomic::Ordering::SeqCst) {
             return None;
         }
+        let bound = task_bound();
         match std::fs::create_dir(root) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return None,
-            _ => {}
-        }
-        let bound = task_bound();
-        if bound == Some(&TaskBound::V2) {
+            Err(_) => {}
             // Children get the controller only when their parent hands it on.
-            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+pids");
+            Ok(()) if bound == Some(&TaskBound::V2) => {
+                let _ = std::fs::write(root.join("cgroup.subtree_control"), "+pids");
+            }
+            Ok(()) => {}
         }
         let dir = root.join(&name);
         std::fs::create_dir(&dir).ok()?;
@@ -307,10 +304,8 @@ impl Tracker {
 
 impl Drop for Tracker {
     fn drop(&mut self) {
-        if !self.pids().is_empty() {
-            let _ = self.kill_all(Duration::from_secs(10));
-        }
-        // A process still exiting keeps it busy: wait until it is gone.
+        // A cgroup with a process left in it, even one still exiting, is
+        // busy: end them and wait until they are gone.
         if let Err(e) = std::fs::remove_dir(&self.dir)
             && e.raw_os_error() == Some(libc::EBUSY)
         {

@@ -251,15 +251,18 @@ pub fn remove_on_signal(dir: &Path) {
         .push(dir.to_path_buf());
 }
 
-/// Whether the harness is stopping. Making a sandbox or adding to one
-/// holds it for reading, from the folder's creation to the registration of
-/// its processes in [`LIVE`]; [`clean_all_live`] holds it for writing, so it
+/// Making a sandbox or adding to one holds this for reading, from the
+/// folder's creation to the registration of its processes in [`LIVE`];
+/// [`clean_all_live`] sets [`STOPPING`] and then holds it for writing, so it
 /// finds every sandbox complete and no sandbox is made after it.
-static GATE: std::sync::RwLock<bool> = std::sync::RwLock::new(false);
+static GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
-fn gate() -> Result<std::sync::RwLockReadGuard<'static, bool>, SandboxError> {
+/// Set once the harness is stopping: no sandbox is made after it.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn gate() -> Result<std::sync::RwLockReadGuard<'static, ()>, SandboxError> {
     let open = GATE.read().unwrap_or_else(|e| e.into_inner());
-    if *open || STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+    if STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(SandboxError::Stopping);
     }
     Ok(open)
@@ -339,8 +342,9 @@ fn kill_groups(groups: &[i32]) {
 /// [`remove_on_signal`]: for signal handlers, which cannot run destructors.
 /// No plugin starts afterwards.
 pub fn clean_all_live() {
-    let mut stopping = GATE.write().unwrap_or_else(|e| e.into_inner());
-    *stopping = true;
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Sandboxes being made are finished first.
+    let _closed = GATE.write().unwrap_or_else(|e| e.into_inner());
     let _busy = TEARING_DOWN.lock().unwrap_or_else(|e| e.into_inner());
     clean_live();
 }
@@ -355,7 +359,7 @@ pub fn clean_all_live_within(limit: std::time::Duration) -> bool {
     let started = std::thread::Builder::new().spawn(move || {
         STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
         let brief = std::time::Duration::from_secs(2);
-        let _stopping = wait_briefly(|| GATE.try_write(), brief);
+        let _closed = wait_briefly(|| GATE.try_write(), brief);
         let _busy = wait_briefly(|| TEARING_DOWN.try_lock(), brief);
         clean_live();
         let _ = done.send(());
@@ -381,9 +385,6 @@ fn wait_briefly<G>(
         }
     }
 }
-
-/// Set when a panic stops the harness, which may not get [`GATE`].
-static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn clean_live() {
     let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
